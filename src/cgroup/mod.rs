@@ -1,0 +1,512 @@
+//! A thin layer over the kernel's cgroup files: one [`Backend`] trait with a
+//! v1 and a v2 implementation, each rooted at a path so tests can point it at
+//! a fake tree in a temp dir.
+//!
+//! Everything a run creates lives under `<root>/oomsim/<run-id>/`; the
+//! [`RunGroup`] guard kills what is inside and removes it on drop, and a new
+//! run removes what a SIGKILLed earlier run left behind.
+
+mod v1;
+mod v2;
+
+use std::fs::{File, OpenOptions};
+use std::io::{ErrorKind, Write};
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub use v1::V1;
+pub use v2::V2;
+
+/// Directory under the hierarchy root that holds every run.
+pub const PREFIX: &str = "oomsim";
+pub const CGROUP_PROCS: &str = "cgroup.procs";
+
+#[derive(Debug, thiserror::Error)]
+pub enum CgroupError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: cannot write {value:?}: {source}")]
+    Write {
+        path: PathBuf,
+        value: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: no {key:?} line in {content:?}")]
+    Parse {
+        path: PathBuf,
+        key: String,
+        content: String,
+    },
+    #[error("{path}: still busy after killing its processes")]
+    Busy { path: PathBuf },
+}
+
+pub type Result<T> = std::result::Result<T, CgroupError>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum Version {
+    #[serde(rename = "v1")]
+    V1,
+    #[serde(rename = "v2")]
+    V2,
+}
+
+/// Memory figures from `memory.stat`, in bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct MemStat {
+    pub anon_bytes: u64,
+    pub file_bytes: u64,
+    pub inactive_file_bytes: u64,
+}
+
+/// What differs between the two cgroup versions: file names, limit writes,
+/// and how the kernel tells us about an OOM.
+pub trait Backend: Send + Sync + std::fmt::Debug {
+    fn version(&self) -> Version;
+    /// The hierarchy's mount point (or a fake tree's root).
+    fn root(&self) -> &Path;
+    /// Make `dir` able to hold a memory-limited child (v2: enable the controller).
+    fn enable_children(&self, dir: &Path) -> Result<()>;
+    /// Set the memory limit (None: unlimited) and, unless `swap`, forbid swap.
+    fn set_limit(&self, dir: &Path, limit: Option<u64>, swap: bool) -> Result<()>;
+    /// The file holding the bytes charged now.
+    fn usage_file(&self) -> &'static str;
+    /// The file and key of the OOM kill counter.
+    fn oom_kill_counter(&self) -> (&'static str, &'static str);
+    /// The highest charge seen, when the kernel keeps it.
+    fn peak(&self, dir: &Path) -> Result<Option<u64>>;
+    /// Anonymous, file and inactive file bytes.
+    fn stat(&self, dir: &Path) -> Result<MemStat>;
+    /// An fd that becomes readable when the cgroup hits OOM (v1 eventfd) or
+    /// its events change (v2 inotify). Re-read the counter on every wake.
+    fn oom_notifier(&self, dir: &Path) -> Result<Notifier>;
+}
+
+/// A readable-on-event fd, plus whatever must stay open for it to keep firing.
+#[derive(Debug)]
+pub struct Notifier {
+    pub fd: OwnedFd,
+    pub _keep: Option<File>,
+}
+
+impl Notifier {
+    /// Consume pending readiness so the next poll waits for a new event.
+    pub fn drain(&self) {
+        let mut buf = [0u8; 4096];
+        use std::os::fd::AsRawFd;
+        // SAFETY: reading into a local buffer from a non-blocking fd we own.
+        while unsafe { libc::read(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) } > 0 {}
+    }
+}
+
+pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> CgroupError + '_ {
+    move |source| CgroupError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+pub(crate) fn write_file(path: &Path, value: &str) -> Result<()> {
+    // O_TRUNC is a no-op on cgroupfs and keeps fake trees exact.
+    OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(path)
+        .and_then(|mut f| f.write_all(value.as_bytes()))
+        .map_err(|source| CgroupError::Write {
+            path: path.to_path_buf(),
+            value: value.to_string(),
+            source,
+        })
+}
+
+pub(crate) fn read_file(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(io_err(path))
+}
+
+pub(crate) fn read_u64(path: &Path) -> Result<u64> {
+    let text = read_file(path)?;
+    let t = text.trim();
+    if t == "max" {
+        return Ok(u64::MAX);
+    }
+    t.parse().map_err(|_| CgroupError::Parse {
+        path: path.to_path_buf(),
+        key: "<number>".into(),
+        content: text.clone(),
+    })
+}
+
+/// `key value` lines (memory.stat, memory.events, memory.oom_control).
+pub(crate) fn keyed_value(content: &str, key: &str) -> Option<u64> {
+    content.lines().find_map(|line| {
+        let (k, v) = line.split_once(' ')?;
+        (k == key).then(|| v.trim().parse().ok()).flatten()
+    })
+}
+
+/// A kernel file kept open and re-read with pread: the cheap way to sample.
+#[derive(Debug)]
+pub struct OpenFile {
+    file: File,
+    path: PathBuf,
+    buf: Vec<u8>,
+}
+
+impl OpenFile {
+    pub fn open(path: PathBuf) -> Result<Self> {
+        let file = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(&path)
+            .map_err(io_err(&path))?;
+        Ok(Self {
+            file,
+            path,
+            buf: vec![0; 4096],
+        })
+    }
+
+    fn read(&mut self) -> Result<&str> {
+        let n = self
+            .file
+            .read_at(&mut self.buf, 0)
+            .map_err(io_err(&self.path))?;
+        std::str::from_utf8(&self.buf[..n]).map_err(|_| CgroupError::Parse {
+            path: self.path.clone(),
+            key: "<utf-8>".into(),
+            content: String::new(),
+        })
+    }
+
+    /// The whole file as one number.
+    pub fn read_number(&mut self) -> Result<u64> {
+        let path = self.path.clone();
+        let text = self.read()?;
+        text.trim().parse().map_err(|_| CgroupError::Parse {
+            path,
+            key: "<number>".into(),
+            content: text.to_string(),
+        })
+    }
+
+    /// The value of one `key value` line.
+    pub fn read_key(&mut self, key: &str) -> Result<u64> {
+        let path = self.path.clone();
+        let text = self.read()?;
+        keyed_value(text, key).ok_or_else(|| CgroupError::Parse {
+            path,
+            key: key.to_string(),
+            content: text.to_string(),
+        })
+    }
+}
+
+/// The memory controller this host offers, found in /proc/self/mountinfo.
+pub fn detect() -> std::result::Result<Arc<dyn Backend>, String> {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| format!("cannot read /proc/self/mountinfo: {e}"))?;
+    detect_from(&mountinfo, |p| std::fs::read_to_string(p).ok())
+}
+
+/// Detection over given mountinfo text; `read` fetches cgroup.controllers.
+pub fn detect_from(
+    mountinfo: &str,
+    read: impl Fn(&Path) -> Option<String>,
+) -> std::result::Result<Arc<dyn Backend>, String> {
+    let mut v2_without_memory = None;
+    for line in mountinfo.lines() {
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
+        let mount_point = left.split(' ').nth(4).unwrap_or_default();
+        let mut fields = right.split(' ');
+        let fstype = fields.next().unwrap_or_default();
+        let options = fields.nth(1).unwrap_or_default();
+        match fstype {
+            "cgroup" if options.split(',').any(|o| o == "memory") => {
+                return Ok(Arc::new(V1::new(mount_point)));
+            }
+            "cgroup2" => {
+                let controllers = read(&Path::new(mount_point).join("cgroup.controllers"));
+                if controllers.is_some_and(|c| c.split_whitespace().any(|c| c == "memory")) {
+                    return Ok(Arc::new(V2::new(mount_point)));
+                }
+                v2_without_memory = Some(mount_point.to_string());
+            }
+            _ => {}
+        }
+    }
+    Err(match v2_without_memory {
+        Some(m) => format!(
+            "no memory controller: cgroup2 at {m} does not offer memory and no cgroup v1 memory hierarchy is mounted"
+        ),
+        None => "no memory controller: neither a cgroup v1 memory hierarchy nor cgroup2 is mounted"
+            .into(),
+    })
+}
+
+/// One cgroup directory and the backend that knows its files.
+#[derive(Debug, Clone)]
+pub struct Cgroup {
+    pub backend: Arc<dyn Backend>,
+    pub path: PathBuf,
+}
+
+impl Cgroup {
+    /// The path as the kernel names the cgroup in its log (`/oomsim/<run>/<pod>`).
+    pub fn kernel_name(&self) -> String {
+        let rel = self
+            .path
+            .strip_prefix(self.backend.root())
+            .unwrap_or(&self.path);
+        format!("/{}", rel.display())
+    }
+
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+
+    /// `cgroup.procs` opened for writing, close-on-exec, for a child to enter.
+    pub fn procs_for_entry(&self) -> Result<File> {
+        let path = self.file(CGROUP_PROCS);
+        OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(&path)
+            .map_err(io_err(&path))
+    }
+
+    pub fn usage(&self) -> Result<OpenFile> {
+        OpenFile::open(self.file(self.backend.usage_file()))
+    }
+
+    pub fn oom_kill_file(&self) -> Result<(OpenFile, &'static str)> {
+        let (name, key) = self.backend.oom_kill_counter();
+        Ok((OpenFile::open(self.file(name))?, key))
+    }
+
+    pub fn oom_kills(&self) -> Result<u64> {
+        let (mut file, key) = self.oom_kill_file()?;
+        file.read_key(key)
+    }
+
+    pub fn pids(&self) -> Result<Vec<i32>> {
+        let path = self.file(CGROUP_PROCS);
+        Ok(read_file(&path)?
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect())
+    }
+
+    /// Create a child cgroup with a memory limit.
+    pub fn create_child(&self, name: &str, limit: Option<u64>, swap: bool) -> Result<Cgroup> {
+        let child = Cgroup {
+            backend: self.backend.clone(),
+            path: self.path.join(name),
+        };
+        std::fs::create_dir(&child.path).map_err(io_err(&child.path))?;
+        self.backend.set_limit(&child.path, limit, swap)?;
+        Ok(child)
+    }
+
+    /// Kill every process inside (children first) and remove the directories.
+    pub fn kill_and_remove(&self) -> Result<()> {
+        let entries = match std::fs::read_dir(&self.path) {
+            Ok(e) => e,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(io_err(&self.path)(e)),
+        };
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                let sub = Cgroup {
+                    backend: self.backend.clone(),
+                    path: entry.path(),
+                };
+                sub.kill_and_remove()?;
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            for pid in self.pids().unwrap_or_default() {
+                // SAFETY: kill(2) with a pid read from this cgroup; no memory is touched.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+            match std::fs::remove_dir(&self.path) {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+                // A fake tree is a plain directory with files in it.
+                Err(_) if self.is_fake() => {
+                    return std::fs::remove_dir_all(&self.path).map_err(io_err(&self.path));
+                }
+                Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+                Err(_) => {
+                    return Err(CgroupError::Busy {
+                        path: self.path.clone(),
+                    });
+                }
+            }
+        }
+    }
+
+    fn is_fake(&self) -> bool {
+        // Real cgroup directories live on cgroupfs, whose statfs magic is fixed.
+        let Ok(c) = std::ffi::CString::new(self.path.as_os_str().as_encoded_bytes()) else {
+            return false;
+        };
+        // SAFETY: statfs fills a zeroed struct we own from a valid C string.
+        let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+        if unsafe { libc::statfs(c.as_ptr(), &mut st) } != 0 {
+            return false;
+        }
+        let magic = st.f_type as i64;
+        magic != libc::CGROUP_SUPER_MAGIC as i64 && magic != libc::CGROUP2_SUPER_MAGIC as i64
+    }
+}
+
+/// The cgroup of one run; dropping it kills what is inside and removes it.
+#[derive(Debug)]
+pub struct RunGroup {
+    pub group: Cgroup,
+    removed: bool,
+}
+
+impl RunGroup {
+    /// Create `<root>/oomsim/<run_id>` with a limit over everything in the run,
+    /// after removing what dead earlier runs left behind.
+    pub fn create(backend: Arc<dyn Backend>, run_id: &str, limit: Option<u64>) -> Result<RunGroup> {
+        let prefix = Cgroup {
+            path: backend.root().join(PREFIX),
+            backend: backend.clone(),
+        };
+        remove_stale(&prefix);
+        let path = prefix.path.join(run_id);
+        // A concurrent run may remove the empty prefix between our mkdirs: retry.
+        let mut tries = 0;
+        loop {
+            match std::fs::create_dir_all(&prefix.path).and_then(|_| std::fs::create_dir(&path)) {
+                Ok(()) => break,
+                Err(e) if e.kind() == ErrorKind::NotFound && tries < 50 => tries += 1,
+                Err(e) => return Err(io_err(&path)(e)),
+            }
+        }
+        let run = RunGroup {
+            group: Cgroup {
+                backend: backend.clone(),
+                path,
+            },
+            removed: false,
+        };
+        backend.enable_children(&prefix.path)?;
+        backend.set_limit(&run.group.path, limit, false)?;
+        backend.enable_children(&run.group.path)?;
+        Ok(run)
+    }
+
+    /// Remove now, reporting failure (drop removes too, silently).
+    pub fn remove(mut self) -> Result<()> {
+        self.removed = true;
+        let result = self.group.kill_and_remove();
+        remove_prefix_if_empty(&self.group);
+        result
+    }
+}
+
+impl Drop for RunGroup {
+    fn drop(&mut self) {
+        if !self.removed {
+            if let Err(e) = self.group.kill_and_remove() {
+                eprintln!("oomsim: warning: {e}");
+            }
+            remove_prefix_if_empty(&self.group);
+        }
+    }
+}
+
+fn remove_prefix_if_empty(run: &Cgroup) {
+    if let Some(prefix) = run.path.parent() {
+        // Fails with ENOTEMPTY/EBUSY while another run is inside: that is fine.
+        let _ = std::fs::remove_dir(prefix);
+    }
+}
+
+/// Run ids start with the owner's pid: `<pid>-<nanos>`.
+pub fn new_run_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("{}-{:x}", std::process::id(), nanos & 0xffff_ffff_ffff)
+}
+
+/// Remove runs whose owner process is gone (killed with SIGKILL, say).
+fn remove_stale(prefix: &Cgroup) {
+    let Ok(entries) = std::fs::read_dir(&prefix.path) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        let Some(pid) = name.split('-').next().and_then(|p| p.parse::<i32>().ok()) else {
+            continue;
+        };
+        // SAFETY: kill with signal 0 only checks that the pid exists.
+        let alive = unsafe { libc::kill(pid, 0) } == 0
+            || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+        if !alive {
+            let stale = Cgroup {
+                backend: prefix.backend.clone(),
+                path: entry.path(),
+            };
+            match stale.kill_and_remove() {
+                Ok(()) => eprintln!(
+                    "oomsim: removed cgroup {} left by an earlier run",
+                    stale.kernel_name()
+                ),
+                Err(e) => eprintln!("oomsim: warning: cannot remove a stale run: {e}"),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HYBRID: &str = "31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755\n\
+35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory\n\
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw\n";
+    const PURE_V2: &str = "30 23 0:27 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n";
+
+    #[test]
+    fn detects_hybrid_as_v1() {
+        let b = detect_from(HYBRID, |_| Some("hugetlb".into())).unwrap();
+        assert_eq!(b.version(), Version::V1);
+        assert_eq!(b.root(), Path::new("/sys/fs/cgroup/memory"));
+    }
+
+    #[test]
+    fn detects_pure_v2() {
+        let b = detect_from(PURE_V2, |_| Some("cpuset cpu io memory pids".into())).unwrap();
+        assert_eq!(b.version(), Version::V2);
+        assert_eq!(b.root(), Path::new("/sys/fs/cgroup"));
+    }
+
+    #[test]
+    fn v2_without_memory_is_refused() {
+        let e = detect_from(PURE_V2, |_| Some("cpu io".into())).unwrap_err();
+        assert!(e.contains("no memory controller"), "{e}");
+    }
+
+    #[test]
+    fn keyed_values() {
+        let c = "oom_kill_disable 0\nunder_oom 0\noom_kill 3\n";
+        assert_eq!(keyed_value(c, "oom_kill"), Some(3));
+        assert_eq!(keyed_value(c, "oom"), None);
+    }
+}

@@ -1,0 +1,232 @@
+//! cgroup v2 memory controller: `memory.max`, `memory.swap.max`, the
+//! `oom_kill` counter in `memory.events`, and inotify on that file for
+//! notification.
+
+use std::ffi::CString;
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use super::{
+    Backend, CgroupError, MemStat, Notifier, Result, Version, io_err, keyed_value, read_file,
+    read_u64, write_file,
+};
+
+pub const MEMORY_MAX: &str = "memory.max";
+pub const MEMORY_SWAP_MAX: &str = "memory.swap.max";
+pub const MEMORY_CURRENT: &str = "memory.current";
+pub const MEMORY_PEAK: &str = "memory.peak";
+pub const MEMORY_EVENTS: &str = "memory.events";
+pub const MEMORY_STAT: &str = "memory.stat";
+pub const CGROUP_SUBTREE_CONTROL: &str = "cgroup.subtree_control";
+
+#[derive(Debug)]
+pub struct V2 {
+    root: PathBuf,
+}
+
+impl V2 {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+}
+
+impl Backend for V2 {
+    fn version(&self) -> Version {
+        Version::V2
+    }
+
+    fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn enable_children(&self, dir: &Path) -> Result<()> {
+        // Every ancestor up to the root must pass the memory controller down.
+        let mut chain: Vec<&Path> = dir
+            .ancestors()
+            .take_while(|p| p.starts_with(&self.root))
+            .collect();
+        chain.reverse();
+        for d in chain {
+            let control = d.join(CGROUP_SUBTREE_CONTROL);
+            let enabled = read_file(&control)?;
+            if !enabled.split_whitespace().any(|c| c == "memory") {
+                write_file(&control, "+memory")?;
+            }
+        }
+        Ok(())
+    }
+
+    fn set_limit(&self, dir: &Path, limit: Option<u64>, swap: bool) -> Result<()> {
+        write_file(
+            &dir.join(MEMORY_MAX),
+            &limit.map_or_else(|| "max".to_string(), |l| l.to_string()),
+        )?;
+        let swap_max = dir.join(MEMORY_SWAP_MAX);
+        if swap_max.exists() {
+            write_file(&swap_max, if swap { "max" } else { "0" })?;
+        }
+        Ok(())
+    }
+
+    fn usage_file(&self) -> &'static str {
+        MEMORY_CURRENT
+    }
+
+    fn oom_kill_counter(&self) -> (&'static str, &'static str) {
+        (MEMORY_EVENTS, "oom_kill")
+    }
+
+    fn peak(&self, dir: &Path) -> Result<Option<u64>> {
+        let path = dir.join(MEMORY_PEAK);
+        // memory.peak arrived in Linux 5.19; older kernels have none.
+        if !path.exists() {
+            return Ok(None);
+        }
+        read_u64(&path).map(Some)
+    }
+
+    fn stat(&self, dir: &Path) -> Result<MemStat> {
+        let path = dir.join(MEMORY_STAT);
+        let text = read_file(&path)?;
+        let get = |key: &str| {
+            keyed_value(&text, key).ok_or_else(|| CgroupError::Parse {
+                path: path.clone(),
+                key: key.to_string(),
+                content: text.clone(),
+            })
+        };
+        Ok(MemStat {
+            anon_bytes: get("anon")?,
+            file_bytes: get("file")?,
+            inactive_file_bytes: get("inactive_file")?,
+        })
+    }
+
+    fn oom_notifier(&self, dir: &Path) -> Result<Notifier> {
+        let events = dir.join(MEMORY_EVENTS);
+        // SAFETY: inotify_init1 returns a new fd or -1.
+        let raw = unsafe { libc::inotify_init1(libc::IN_CLOEXEC | libc::IN_NONBLOCK) };
+        if raw < 0 {
+            return Err(io_err(&events)(std::io::Error::last_os_error()));
+        }
+        // SAFETY: raw is a fresh fd owned by nobody else.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let c_path = CString::new(events.as_os_str().as_encoded_bytes())
+            .map_err(|e| io_err(&events)(e.into()))?;
+        // SAFETY: valid fd and NUL-terminated path.
+        if unsafe { libc::inotify_add_watch(raw, c_path.as_ptr(), libc::IN_MODIFY) } < 0 {
+            return Err(io_err(&events)(std::io::Error::last_os_error()));
+        }
+        Ok(Notifier { fd, _keep: None })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+    use std::os::fd::AsRawFd;
+
+    fn fake_tree() -> (tempfile::TempDir, PathBuf) {
+        let tmp = tempfile::tempdir().unwrap();
+        let pod = tmp.path().join("oomsim").join("run").join("pod");
+        fs::create_dir_all(&pod).unwrap();
+        for d in [
+            tmp.path(),
+            &tmp.path().join("oomsim"),
+            &tmp.path().join("oomsim/run"),
+        ] {
+            fs::write(d.join(CGROUP_SUBTREE_CONTROL), "cpu").unwrap();
+        }
+        for (name, content) in [
+            (MEMORY_MAX, "max\n"),
+            (MEMORY_SWAP_MAX, "max\n"),
+            (MEMORY_CURRENT, "4096\n"),
+            (MEMORY_EVENTS, "low 0\nhigh 0\nmax 5\noom 1\noom_kill 1\n"),
+            (MEMORY_STAT, "anon 100\nfile 200\ninactive_file 50\n"),
+            ("cgroup.procs", ""),
+        ] {
+            fs::write(pod.join(name), content).unwrap();
+        }
+        (tmp, pod)
+    }
+
+    #[test]
+    fn limit_turns_swap_off() {
+        let (tmp, pod) = fake_tree();
+        let v2 = V2::new(tmp.path());
+        v2.set_limit(&pod, Some(64 << 20), false).unwrap();
+        assert_eq!(
+            fs::read_to_string(pod.join(MEMORY_MAX)).unwrap(),
+            "67108864"
+        );
+        assert_eq!(fs::read_to_string(pod.join(MEMORY_SWAP_MAX)).unwrap(), "0");
+        v2.set_limit(&pod, None, true).unwrap();
+        assert_eq!(fs::read_to_string(pod.join(MEMORY_MAX)).unwrap(), "max");
+        assert_eq!(
+            fs::read_to_string(pod.join(MEMORY_SWAP_MAX)).unwrap(),
+            "max"
+        );
+    }
+
+    #[test]
+    fn enables_memory_down_the_chain() {
+        let (tmp, pod) = fake_tree();
+        let v2 = V2::new(tmp.path());
+        v2.enable_children(pod.parent().unwrap()).unwrap();
+        for d in [
+            tmp.path().to_path_buf(),
+            tmp.path().join("oomsim"),
+            tmp.path().join("oomsim/run"),
+        ] {
+            assert_eq!(
+                fs::read_to_string(d.join(CGROUP_SUBTREE_CONTROL)).unwrap(),
+                "+memory",
+                "{}",
+                d.display()
+            );
+        }
+    }
+
+    #[test]
+    fn reads_events_stat_and_missing_peak() {
+        let (tmp, pod) = fake_tree();
+        let v2 = V2::new(tmp.path());
+        let cg = super::super::Cgroup {
+            backend: std::sync::Arc::new(V2::new(tmp.path())),
+            path: pod.clone(),
+        };
+        assert_eq!(cg.oom_kills().unwrap(), 1);
+        assert_eq!(cg.usage().unwrap().read_number().unwrap(), 4096);
+        assert_eq!(v2.peak(&pod).unwrap(), None);
+        fs::write(pod.join(MEMORY_PEAK), "8192\n").unwrap();
+        assert_eq!(v2.peak(&pod).unwrap(), Some(8192));
+        assert_eq!(
+            v2.stat(&pod).unwrap(),
+            MemStat {
+                anon_bytes: 100,
+                file_bytes: 200,
+                inactive_file_bytes: 50
+            }
+        );
+        assert_eq!(cg.kernel_name(), "/oomsim/run/pod");
+    }
+
+    #[test]
+    fn inotify_fires_when_events_change() {
+        let (tmp, pod) = fake_tree();
+        let n = V2::new(tmp.path()).oom_notifier(&pod).unwrap();
+        fs::write(pod.join(MEMORY_EVENTS), "oom 2\noom_kill 2\n").unwrap();
+        let mut pfd = libc::pollfd {
+            fd: n.fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        let ready = unsafe { libc::poll(&mut pfd, 1, 1000) };
+        assert_eq!(ready, 1, "inotify did not report the write");
+        n.drain();
+        // SAFETY: as above; nothing new was written, so nothing is ready.
+        assert_eq!(unsafe { libc::poll(&mut pfd, 1, 0) }, 0);
+    }
+}

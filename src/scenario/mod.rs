@@ -1,0 +1,771 @@
+//! Scenario files: YAML in, a checked [`Plan`] out.
+//!
+//! Loading never touches the host. Every error is one line that names the
+//! file, the line and the field, so `oomsim validate` and `oomsim run` refuse
+//! bad input before a cgroup exists or a report is written.
+
+mod raw;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_saphyr::{Location, Spanned};
+
+use crate::units::{self, UnitError};
+use raw::{RawExpect, RawPod, RawResourceList, RawScenario, RawWorkload, Text};
+
+/// Default sampling rate of each pod's memory usage.
+pub const DEFAULT_SAMPLING_HZ: u32 = 100;
+/// Default time after which the harness kills a pod that has not ended.
+pub const DEFAULT_POD_TIMEOUT: Duration = Duration::from_secs(300);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    #[error("{path}: cannot read the scenario: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: the scenario file is empty")]
+    Empty { path: String },
+    #[error("{path}:{line}:{column}: {message}")]
+    Yaml {
+        path: String,
+        line: u64,
+        column: u64,
+        message: String,
+    },
+    #[error("{path}:{line}: {field}: {message}")]
+    Field {
+        path: String,
+        line: u64,
+        field: String,
+        message: String,
+    },
+}
+
+/// Kubernetes QoS class, derived from requests and limits as the API server does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Qos {
+    Guaranteed,
+    Burstable,
+    BestEffort,
+}
+
+/// Page size a workload touches its memory with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Pages {
+    #[default]
+    #[serde(rename = "4k")]
+    Small,
+    Huge,
+}
+
+/// One allocation pattern or program, run by the pod's child process.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Phase {
+    /// Hold `baseline_bytes`, then grow at `rate_bytes_per_s` (None: as fast as
+    /// pages can be touched) until `cap_bytes` or `duration_s`.
+    Leak {
+        baseline_bytes: u64,
+        rate_bytes_per_s: Option<u64>,
+        cap_bytes: Option<u64>,
+        duration_s: Option<f64>,
+    },
+    /// Hold `baseline_bytes`; every `period_s` add `spike_bytes` for `hold_s`.
+    Burst {
+        baseline_bytes: u64,
+        spike_bytes: u64,
+        period_s: f64,
+        hold_s: f64,
+        count: Option<u32>,
+        duration_s: Option<f64>,
+    },
+    /// Hold `size_bytes` for `duration_s`.
+    Steady { size_bytes: u64, duration_s: f64 },
+    /// Run a program and end as it ends.
+    Command {
+        argv: Vec<String>,
+        env: Vec<(String, String)>,
+    },
+}
+
+/// What a workload child is handed: its phases and page size.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkloadSpec {
+    pub pages: Pages,
+    pub phases: Vec<Phase>,
+}
+
+/// What the scenario expects of a pod; `run` exits 1 when it does not hold.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Expect {
+    pub reason: Option<String>,
+    pub exit_code: Option<i32>,
+    pub within_s: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PodPlan {
+    pub name: String,
+    pub qos: Qos,
+    pub priority: i32,
+    pub request_bytes: Option<u64>,
+    pub limit_bytes: Option<u64>,
+    pub swap: bool,
+    pub timeout_s: f64,
+    pub workload: WorkloadSpec,
+    pub expect: Option<Expect>,
+    /// Where the limit was written, to name it when the host cannot give it.
+    #[serde(skip)]
+    pub limit_field: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Plan {
+    pub name: String,
+    pub description: Option<String>,
+    pub sampling_hz: u32,
+    pub pods: Vec<PodPlan>,
+}
+
+impl PodPlan {
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.timeout_s)
+    }
+}
+
+/// Read and check a scenario file.
+pub fn load(path: &Path) -> Result<Plan, ScenarioError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+        path: shown.clone(),
+        source,
+    })?;
+    parse(&text, &shown)
+}
+
+/// Check scenario text; `shown` names the file in errors.
+pub fn parse(text: &str, shown: &str) -> Result<Plan, ScenarioError> {
+    if text.trim().is_empty() {
+        return Err(ScenarioError::Empty {
+            path: shown.to_string(),
+        });
+    }
+    let raw: RawScenario = serde_saphyr::from_str(text).map_err(|e| {
+        let (line, column) = e
+            .location()
+            .map(|l| (l.line(), l.column()))
+            .unwrap_or((0, 0));
+        ScenarioError::Yaml {
+            path: shown.to_string(),
+            line,
+            column,
+            message: yaml_message(&e.to_string()),
+        }
+    })?;
+    Checker { path: shown }.scenario(raw)
+}
+
+/// serde-saphyr renders a snippet over several lines; keep only the message.
+fn yaml_message(rendered: &str) -> String {
+    let first = rendered.lines().next().unwrap_or_default();
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    match first.split_once(": ") {
+        Some((head, rest)) if head.starts_with("line ") => rest.to_string(),
+        _ => first.to_string(),
+    }
+}
+
+/// Builds a plan for `oomsim run --limit ... -- CMD`: one pod running a program.
+pub fn command_plan(
+    argv: Vec<String>,
+    limit: Option<u64>,
+    request: Option<u64>,
+    timeout: Duration,
+) -> Result<Plan, String> {
+    let program = argv
+        .first()
+        .ok_or("no command given after --")?
+        .rsplit('/')
+        .next()
+        .unwrap_or("cmd")
+        .to_string();
+    let name: String = program
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let name = name.trim_matches('-').to_string();
+    let name = if name.is_empty() { "cmd".into() } else { name };
+    if limit == Some(0) {
+        return Err("--limit: a limit of zero bytes cannot run anything".into());
+    }
+    let request = request.or(limit);
+    if let (Some(r), Some(l)) = (request, limit)
+        && r > l
+    {
+        return Err(format!(
+            "--request: {} is larger than --limit {}",
+            units::fmt_quantity(r),
+            units::fmt_quantity(l)
+        ));
+    }
+    Ok(Plan {
+        name: name.clone(),
+        description: Some(format!("{} in one pod", argv.join(" "))),
+        sampling_hz: DEFAULT_SAMPLING_HZ,
+        pods: vec![PodPlan {
+            qos: qos_class(request, limit, None, None),
+            name,
+            priority: 0,
+            request_bytes: request,
+            limit_bytes: limit,
+            swap: false,
+            timeout_s: timeout.as_secs_f64(),
+            workload: WorkloadSpec {
+                pages: Pages::Small,
+                phases: vec![Phase::Command { argv, env: vec![] }],
+            },
+            expect: None,
+            limit_field: "--limit".into(),
+        }],
+    })
+}
+
+/// QoS for a one-container pod, by the API server's rules: Guaranteed needs CPU
+/// and memory limits equal to their requests; BestEffort has neither.
+pub fn qos_class(
+    mem_request: Option<u64>,
+    mem_limit: Option<u64>,
+    cpu_request: Option<u64>,
+    cpu_limit: Option<u64>,
+) -> Qos {
+    let any = [mem_request, mem_limit, cpu_request, cpu_limit]
+        .iter()
+        .any(|v| v.is_some_and(|v| v > 0));
+    if !any {
+        return Qos::BestEffort;
+    }
+    let equal = |req: Option<u64>, lim: Option<u64>| lim.is_some() && req == lim;
+    if equal(mem_request, mem_limit) && equal(cpu_request, cpu_limit) {
+        Qos::Guaranteed
+    } else {
+        Qos::Burstable
+    }
+}
+
+/// Kubernetes object names: lowercase letters, digits and '-', at most 63.
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+}
+
+struct Checker<'a> {
+    path: &'a str,
+}
+
+impl Checker<'_> {
+    fn err(&self, at: &Location, field: &str, message: impl Into<String>) -> ScenarioError {
+        ScenarioError::Field {
+            path: self.path.to_string(),
+            line: at.line(),
+            field: field.to_string(),
+            message: message.into(),
+        }
+    }
+
+    fn unit<T>(
+        &self,
+        text: &Text,
+        field: &str,
+        f: impl Fn(&str) -> Result<T, UnitError>,
+    ) -> Result<T, ScenarioError> {
+        f(&text.value).map_err(|e| self.err(&text.referenced, field, e.to_string()))
+    }
+
+    fn bytes(&self, text: &Option<Text>, field: &str) -> Result<Option<u64>, ScenarioError> {
+        text.as_ref()
+            .map(|t| self.unit(t, field, units::parse_bytes))
+            .transpose()
+    }
+
+    fn seconds(&self, text: &Option<Text>, field: &str) -> Result<Option<f64>, ScenarioError> {
+        text.as_ref()
+            .map(|t| {
+                self.unit(t, field, units::parse_duration)
+                    .map(|d| d.as_secs_f64())
+            })
+            .transpose()
+    }
+
+    fn name(&self, text: &Text, field: &str) -> Result<String, ScenarioError> {
+        if valid_name(&text.value) {
+            Ok(text.value.clone())
+        } else {
+            Err(self.err(
+                &text.referenced,
+                field,
+                format!(
+                    "{:?} is not a valid name (lowercase letters, digits and '-', at most 63)",
+                    text.value
+                ),
+            ))
+        }
+    }
+
+    fn scenario(&self, raw: RawScenario) -> Result<Plan, ScenarioError> {
+        let name = self.name(&raw.name, "name")?;
+        let sampling_hz = match raw.sampling.and_then(|s| s.rate_hz) {
+            Some(hz) if !(1..=10_000).contains(&hz.value) => {
+                return Err(self.err(
+                    &hz.referenced,
+                    "sampling.rate_hz",
+                    format!("{} is outside 1..=10000", hz.value),
+                ));
+            }
+            Some(hz) => hz.value,
+            None => DEFAULT_SAMPLING_HZ,
+        };
+        if raw.pods.value.is_empty() {
+            return Err(self.err(&raw.pods.referenced, "pods", "at least one pod is needed"));
+        }
+        let mut pods: Vec<PodPlan> = Vec::with_capacity(raw.pods.value.len());
+        for (i, pod) in raw.pods.value.iter().enumerate() {
+            let plan = self.pod(pod, &format!("pods[{i}]"))?;
+            if pods.iter().any(|p| p.name == plan.name) {
+                return Err(self.err(
+                    &pod.name.referenced,
+                    &format!("pods[{i}].name"),
+                    format!("pod {:?} is named twice", plan.name),
+                ));
+            }
+            pods.push(plan);
+        }
+        Ok(Plan {
+            name,
+            description: raw.description,
+            sampling_hz,
+            pods,
+        })
+    }
+
+    fn pod(&self, pod: &RawPod, at: &str) -> Result<PodPlan, ScenarioError> {
+        let name = self.name(&pod.name, &format!("{at}.name"))?;
+        let empty = RawResourceList {
+            memory: None,
+            cpu: None,
+        };
+        let (requests, limits) = match &pod.resources {
+            Some(r) => (
+                r.requests.as_ref().unwrap_or(&empty),
+                r.limits.as_ref().unwrap_or(&empty),
+            ),
+            None => (&empty, &empty),
+        };
+        let req_field = format!("{at}.resources.requests.memory");
+        let lim_field = format!("{at}.resources.limits.memory");
+        let mem_limit = self.bytes(&limits.memory, &lim_field)?;
+        let mem_request = self.bytes(&requests.memory, &req_field)?;
+        let cpu = |list: &RawResourceList, which: &str| {
+            list.cpu
+                .as_ref()
+                .map(|t| {
+                    self.unit(t, &format!("{at}.resources.{which}.cpu"), |s| {
+                        units::parse_quantity_scaled(s, 3)
+                    })
+                })
+                .transpose()
+        };
+        let cpu_limit = cpu(limits, "limits")?;
+        let cpu_request = cpu(requests, "requests")?.or(cpu_limit);
+        if let (Some(0), Some(t)) = (mem_limit, &limits.memory) {
+            return Err(self.err(
+                &t.referenced,
+                &lim_field,
+                "a limit of zero bytes cannot run anything; leave it out for no limit",
+            ));
+        }
+        // The API server defaults a missing request to the limit.
+        let mem_request = mem_request.or(mem_limit);
+        if let (Some(r), Some(l), Some(t)) = (mem_request, mem_limit, &requests.memory)
+            && r > l
+        {
+            return Err(self.err(
+                &t.referenced,
+                &req_field,
+                format!(
+                    "request {} must be less than or equal to the memory limit {}",
+                    t.value,
+                    units::fmt_quantity(l)
+                ),
+            ));
+        }
+        let pages = match pod.pages.as_ref() {
+            None => Pages::Small,
+            Some(t) if t.value == "4k" => Pages::Small,
+            Some(t) if t.value == "huge" => Pages::Huge,
+            Some(t) => {
+                return Err(self.err(
+                    &t.referenced,
+                    &format!("{at}.pages"),
+                    format!("{:?} is not a page size (4k or huge)", t.value),
+                ));
+            }
+        };
+        let phases = match (&pod.workload, &pod.phases) {
+            (Some(w), None) => vec![self.phase(w, &format!("{at}.workload"))?],
+            (None, Some(list)) if !list.value.is_empty() => list
+                .value
+                .iter()
+                .enumerate()
+                .map(|(i, w)| self.phase(w, &format!("{at}.phases[{i}]")))
+                .collect::<Result<_, _>>()?,
+            (None, Some(list)) => {
+                return Err(self.err(&list.referenced, &format!("{at}.phases"), "no phases"));
+            }
+            (Some(_), Some(list)) => {
+                return Err(self.err(
+                    &list.referenced,
+                    &format!("{at}.phases"),
+                    "give either workload or phases, not both",
+                ));
+            }
+            (None, None) => {
+                return Err(self.err(
+                    &pod.name.referenced,
+                    &format!("{at}.workload"),
+                    "the pod has no workload (give workload or phases)",
+                ));
+            }
+        };
+        let timeout_s = self
+            .seconds(&pod.timeout, &format!("{at}.timeout"))?
+            .unwrap_or(DEFAULT_POD_TIMEOUT.as_secs_f64());
+        if timeout_s <= 0.0 {
+            let t = pod
+                .timeout
+                .as_ref()
+                .map_or(Location::UNKNOWN, |t| t.referenced);
+            return Err(self.err(&t, &format!("{at}.timeout"), "must be more than zero"));
+        }
+        Ok(PodPlan {
+            qos: qos_class(mem_request, mem_limit, cpu_request, cpu_limit),
+            name,
+            priority: pod.priority.unwrap_or(0),
+            request_bytes: mem_request,
+            limit_bytes: mem_limit,
+            swap: pod.swap.unwrap_or(false),
+            timeout_s,
+            workload: WorkloadSpec { pages, phases },
+            expect: pod
+                .expect
+                .as_ref()
+                .map(|e| self.expect(e, &format!("{at}.expect")))
+                .transpose()?,
+            limit_field: lim_field,
+        })
+    }
+
+    fn expect(&self, e: &RawExpect, at: &str) -> Result<Expect, ScenarioError> {
+        const REASONS: [&str; 4] = ["OOMKilled", "Error", "Completed", "Evicted"];
+        if let Some(r) = &e.reason
+            && !REASONS.contains(&r.value.as_str())
+        {
+            return Err(self.err(
+                &r.referenced,
+                &format!("{at}.reason"),
+                format!(
+                    "{:?} is not a reason (one of {})",
+                    r.value,
+                    REASONS.join(", ")
+                ),
+            ));
+        }
+        Ok(Expect {
+            reason: e.reason.as_ref().map(|r| r.value.clone()),
+            exit_code: e.exit_code,
+            within_s: self.seconds(&e.within, &format!("{at}.within"))?,
+        })
+    }
+
+    fn phase(&self, w: &RawWorkload, at: &str) -> Result<Phase, ScenarioError> {
+        let kind = w.kind.value.as_str();
+        let present: Vec<(&str, Option<Location>)> = vec![
+            ("baseline", w.baseline.as_ref().map(|t| t.referenced)),
+            ("rate", w.rate.as_ref().map(|t| t.referenced)),
+            ("cap", w.cap.as_ref().map(|t| t.referenced)),
+            ("duration", w.duration.as_ref().map(|t| t.referenced)),
+            ("size", w.size.as_ref().map(|t| t.referenced)),
+            ("spike", w.spike.as_ref().map(|t| t.referenced)),
+            ("period", w.period.as_ref().map(|t| t.referenced)),
+            ("hold", w.hold.as_ref().map(|t| t.referenced)),
+            ("count", w.count.as_ref().map(|t| t.referenced)),
+            ("command", w.command.as_ref().map(|t| t.referenced)),
+            ("env", w.env.as_ref().map(|t| t.referenced)),
+        ];
+        let allowed: &[&str] = match kind {
+            "leak" => &["baseline", "rate", "cap", "duration"],
+            "burst" => &["baseline", "spike", "period", "hold", "count", "duration"],
+            "steady" => &["size", "duration"],
+            "command" => &["command", "env"],
+            _ => {
+                return Err(self.err(
+                    &w.kind.referenced,
+                    &format!("{at}.kind"),
+                    format!("{kind:?} is not a workload kind (leak, burst, steady, command)"),
+                ));
+            }
+        };
+        for (field, loc) in &present {
+            if let Some(loc) = loc
+                && !allowed.contains(field)
+            {
+                return Err(self.err(
+                    loc,
+                    &format!("{at}.{field}"),
+                    format!(
+                        "not a field of a {kind} workload (it takes {})",
+                        allowed.join(", ")
+                    ),
+                ));
+            }
+        }
+        let field = |f: &str| format!("{at}.{f}");
+        let missing = |f: &str| {
+            self.err(
+                &w.kind.referenced,
+                &field(f),
+                format!("a {kind} workload needs {f}"),
+            )
+        };
+        let baseline_bytes = self.bytes(&w.baseline, &field("baseline"))?.unwrap_or(0);
+        let duration_s = self.seconds(&w.duration, &field("duration"))?;
+        Ok(match kind {
+            "leak" => {
+                let rate = w.rate.as_ref().ok_or_else(|| missing("rate"))?;
+                let rate_bytes_per_s = if rate.value == "max" {
+                    None
+                } else {
+                    let per_s = rate.value.strip_suffix("/s").unwrap_or(&rate.value);
+                    let bytes = self.unit(rate, &field("rate"), |_| units::parse_bytes(per_s))?;
+                    if bytes == 0 {
+                        return Err(self.err(
+                            &rate.referenced,
+                            &field("rate"),
+                            "must be more than zero (or max)",
+                        ));
+                    }
+                    Some(bytes)
+                };
+                Phase::Leak {
+                    baseline_bytes,
+                    rate_bytes_per_s,
+                    cap_bytes: self.bytes(&w.cap, &field("cap"))?,
+                    duration_s,
+                }
+            }
+            "burst" => {
+                let spike_bytes = self
+                    .bytes(&w.spike, &field("spike"))?
+                    .ok_or_else(|| missing("spike"))?;
+                let period_s = self
+                    .seconds(&w.period, &field("period"))?
+                    .ok_or_else(|| missing("period"))?;
+                let hold_s = self
+                    .seconds(&w.hold, &field("hold"))?
+                    .ok_or_else(|| missing("hold"))?;
+                if hold_s >= period_s {
+                    let loc = w.hold.as_ref().map_or(Location::UNKNOWN, |t| t.referenced);
+                    return Err(self.err(&loc, &field("hold"), "must be shorter than period"));
+                }
+                let count = w.count.as_ref().map(|c| c.value);
+                if count.is_none() && duration_s.is_none() {
+                    return Err(missing("count or duration"));
+                }
+                Phase::Burst {
+                    baseline_bytes,
+                    spike_bytes,
+                    period_s,
+                    hold_s,
+                    count,
+                    duration_s,
+                }
+            }
+            "steady" => Phase::Steady {
+                size_bytes: self
+                    .bytes(&w.size, &field("size"))?
+                    .ok_or_else(|| missing("size"))?,
+                duration_s: duration_s.ok_or_else(|| missing("duration"))?,
+            },
+            _ => {
+                let command = w.command.as_ref().ok_or_else(|| missing("command"))?;
+                if command.value.is_empty() || command.value[0].is_empty() {
+                    return Err(self.err(
+                        &command.referenced,
+                        &field("command"),
+                        "the command is empty",
+                    ));
+                }
+                Phase::Command {
+                    argv: command.value.clone(),
+                    env: w
+                        .env
+                        .as_ref()
+                        .map(|e: &Spanned<_>| e.value.clone().into_iter().collect())
+                        .unwrap_or_default(),
+                }
+            }
+        })
+    }
+}
+
+/// Where a scenario's report goes unless `--out` says otherwise.
+pub fn default_out_dir(plan: &Plan) -> PathBuf {
+    PathBuf::from("reports").join(&plan.name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(yaml: &str) -> Result<Plan, String> {
+        parse(yaml, "t.yaml").map_err(|e| e.to_string())
+    }
+
+    const LEAK: &str = "name: leak\npods:\n  - name: app\n    resources:\n      limits: {memory: 64Mi}\n    workload:\n      kind: leak\n      rate: 32Mi/s\n    expect: {reason: OOMKilled, within: 30s}\n";
+
+    #[test]
+    fn valid_leak() {
+        let plan = check(LEAK).unwrap();
+        let pod = &plan.pods[0];
+        assert_eq!(pod.limit_bytes, Some(64 << 20));
+        assert_eq!(
+            pod.request_bytes,
+            Some(64 << 20),
+            "request defaults to the limit"
+        );
+        assert_eq!(pod.qos, Qos::Burstable, "no CPU limit: not Guaranteed");
+        assert_eq!(
+            pod.workload.phases[0],
+            Phase::Leak {
+                baseline_bytes: 0,
+                rate_bytes_per_s: Some(32 << 20),
+                cap_bytes: None,
+                duration_s: None
+            }
+        );
+        assert_eq!(pod.expect.as_ref().unwrap().within_s, Some(30.0));
+    }
+
+    #[test]
+    fn qos_classes() {
+        assert_eq!(qos_class(None, None, None, None), Qos::BestEffort);
+        assert_eq!(
+            qos_class(Some(1), Some(1), Some(100), Some(100)),
+            Qos::Guaranteed
+        );
+        assert_eq!(
+            qos_class(Some(1), Some(2), Some(100), Some(100)),
+            Qos::Burstable
+        );
+        assert_eq!(qos_class(Some(1), None, None, None), Qos::Burstable);
+        let g = "name: g\npods:\n  - name: a\n    resources:\n      limits: {memory: 1Gi, cpu: 500m}\n    workload: {kind: steady, size: 1Mi, duration: 1s}\n";
+        assert_eq!(check(g).unwrap().pods[0].qos, Qos::Guaranteed);
+    }
+
+    #[test]
+    fn errors_name_line_and_field() {
+        let bad_q = LEAK.replace("64Mi", "12Qi");
+        let e = check(&bad_q).unwrap_err();
+        assert!(
+            e.starts_with("t.yaml:5: pods[0].resources.limits.memory:"),
+            "{e}"
+        );
+        assert!(e.contains("\"Qi\""), "{e}");
+
+        let e = check(&LEAK.replace("64Mi", "-5Mi")).unwrap_err();
+        assert!(e.contains("negative") && e.contains("limits.memory"), "{e}");
+
+        let e = check(&LEAK.replace("64Mi", "0")).unwrap_err();
+        assert!(e.contains("zero") && e.contains(":5:"), "{e}");
+
+        let e = check(&LEAK.replace("64Mi", "99999Ei")).unwrap_err();
+        assert!(e.contains("too large"), "{e}");
+
+        let e = check(&LEAK.replace("rate: 32Mi/s", "rate: 32Mi/s\n      size: 4Mi")).unwrap_err();
+        assert!(
+            e.starts_with("t.yaml:9: pods[0].workload.size: not a field of a leak"),
+            "{e}"
+        );
+
+        let e = check(&LEAK.replace("kind: leak", "kind: lek")).unwrap_err();
+        assert!(
+            e.contains("pods[0].workload.kind") && e.contains("\"lek\""),
+            "{e}"
+        );
+
+        let e = check(&LEAK.replace("    expect", "    colour: red\n    expect")).unwrap_err();
+        assert!(
+            e.starts_with("t.yaml:") && e.contains("unknown field `colour`"),
+            "{e}"
+        );
+        assert_eq!(e.lines().count(), 1, "{e}");
+
+        let e = check(&LEAK.replace("  - name", "\t- name")).unwrap_err();
+        assert!(e.contains("tab"), "{e}");
+        assert_eq!(e.lines().count(), 1);
+
+        let e = check("  \n").unwrap_err();
+        assert!(e.contains("empty"), "{e}");
+
+        let e = check(&LEAK.replace("OOMKilled", "OOMKiled")).unwrap_err();
+        assert!(e.contains("expect.reason"), "{e}");
+
+        let e = check(&LEAK.replace(
+            "limits: {memory: 64Mi}",
+            "limits: {memory: 64Mi}\n      requests: {memory: 1Gi}",
+        ))
+        .unwrap_err();
+        assert!(
+            e.contains("requests.memory") && e.contains("less than or equal"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn burst_and_phases() {
+        let y = "name: b\npods:\n  - name: a\n    pages: huge\n    phases:\n      - {kind: steady, size: 8Mi, duration: 100ms}\n      - {kind: burst, baseline: 8Mi, spike: 32Mi, period: 1s, hold: 200ms, count: 3}\n";
+        let plan = check(y).unwrap();
+        assert_eq!(plan.pods[0].workload.pages, Pages::Huge);
+        assert_eq!(plan.pods[0].qos, Qos::BestEffort);
+        assert_eq!(plan.pods[0].workload.phases.len(), 2);
+        let e = check(&y.replace("hold: 200ms", "hold: 2s")).unwrap_err();
+        assert!(e.contains("phases[1].hold"), "{e}");
+        let e = check(&y.replace(", count: 3", "")).unwrap_err();
+        assert!(e.contains("count or duration"), "{e}");
+    }
+
+    #[test]
+    fn command_plan_names_pod_after_program() {
+        let plan = command_plan(
+            vec!["/usr/bin/python3".into(), "-c".into(), "pass".into()],
+            Some(512 << 20),
+            None,
+            DEFAULT_POD_TIMEOUT,
+        )
+        .unwrap();
+        assert_eq!(plan.pods[0].name, "python3");
+        assert_eq!(plan.pods[0].request_bytes, Some(512 << 20));
+        assert!(command_plan(vec!["x".into()], Some(0), None, DEFAULT_POD_TIMEOUT).is_err());
+        assert!(command_plan(vec!["x".into()], Some(1), Some(2), DEFAULT_POD_TIMEOUT).is_err());
+    }
+}

@@ -1,0 +1,85 @@
+//! The scenario file exactly as written: serde types that mirror the YAML,
+//! with unknown fields refused and every scalar a user may get wrong kept
+//! with its position, so validation can name the file, the line and the field.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+pub type Text = Spanned<String>;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawScenario {
+    pub name: Text,
+    pub description: Option<String>,
+    pub sampling: Option<RawSampling>,
+    pub pods: Spanned<Vec<RawPod>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSampling {
+    pub rate_hz: Option<Spanned<u32>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPod {
+    pub name: Text,
+    pub priority: Option<i32>,
+    pub resources: Option<RawResources>,
+    /// `4k` (default) or `huge` (transparent huge pages).
+    pub pages: Option<Text>,
+    /// Let the pod swap; off by default, since swap hides OOM kills.
+    pub swap: Option<bool>,
+    /// The harness kills the pod after this long (default 5m).
+    pub timeout: Option<Text>,
+    pub workload: Option<RawWorkload>,
+    pub phases: Option<Spanned<Vec<RawWorkload>>>,
+    pub expect: Option<RawExpect>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawResources {
+    pub requests: Option<RawResourceList>,
+    pub limits: Option<RawResourceList>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawResourceList {
+    pub memory: Option<Text>,
+    /// Parsed for the QoS class only; CPU is not enforced.
+    pub cpu: Option<Text>,
+}
+
+/// One workload or phase; which fields apply depends on `kind` and is checked
+/// in validation (a flat struct keeps every field's position, which an
+/// internally tagged enum loses).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWorkload {
+    pub kind: Text,
+    pub baseline: Option<Text>,
+    pub rate: Option<Text>,
+    pub cap: Option<Text>,
+    pub duration: Option<Text>,
+    pub size: Option<Text>,
+    pub spike: Option<Text>,
+    pub period: Option<Text>,
+    pub hold: Option<Text>,
+    pub count: Option<Spanned<u32>>,
+    pub command: Option<Spanned<Vec<String>>>,
+    pub env: Option<Spanned<BTreeMap<String, String>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawExpect {
+    pub reason: Option<Text>,
+    pub exit_code: Option<i32>,
+    pub within: Option<Text>,
+}
