@@ -1,4 +1,183 @@
+//! oomsim: CLI -> checked plan -> real run (cgroups, children, monitors) ->
+//! verdicts -> report. Errors are one line and a distinct exit code.
+
+mod bench;
 mod cgroup;
+mod cli;
+mod host;
+mod monitor;
+mod report;
+mod run;
 mod scenario;
+mod signals;
 mod units;
-fn main() {}
+mod verdict;
+mod workload;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use cli::{Cli, Cmd, RunArgs};
+use run::RunError;
+
+/// Exit codes, documented in the README.
+pub mod exit {
+    pub const OK: u8 = 0;
+    pub const EXPECTATION_FAILED: u8 = 1;
+    pub const BAD_INPUT: u8 = 2;
+    pub const HOST: u8 = 3;
+    pub const INTERNAL: u8 = 4;
+}
+
+/// A failure at the binary's edge: its line and its exit code.
+pub struct Failure {
+    pub code: u8,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn input(message: impl Into<String>) -> Failure {
+        Failure {
+            code: exit::BAD_INPUT,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<RunError> for Failure {
+    fn from(e: RunError) -> Self {
+        let code = match e {
+            RunError::Host(_) => exit::HOST,
+            RunError::Internal(_) => exit::INTERNAL,
+        };
+        Failure {
+            code,
+            message: e.to_string(),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Cmd::Workload { spec } => return workload_child(&spec),
+        Cmd::Validate { scenario } => validate(&scenario),
+        Cmd::Run(args) => {
+            signals::install();
+            run_command(args)
+        }
+        Cmd::Bench(args) => {
+            signals::install();
+            bench::run(&args)
+        }
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(f) => {
+            eprintln!("oomsim: {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn workload_child(spec: &str) -> ExitCode {
+    match serde_json::from_str::<scenario::WorkloadSpec>(spec) {
+        Ok(spec) => ExitCode::from(workload::run(&spec).clamp(0, 255) as u8),
+        Err(e) => {
+            eprintln!("oomsim workload: bad spec: {e}");
+            ExitCode::from(exit::BAD_INPUT)
+        }
+    }
+}
+
+fn validate(path: &std::path::Path) -> Result<u8, Failure> {
+    let plan = scenario::load(path).map_err(|e| Failure::input(e.to_string()))?;
+    println!(
+        "{}: ok: scenario {:?}, {} pod(s)",
+        path.display(),
+        plan.name,
+        plan.pods.len()
+    );
+    for pod in &plan.pods {
+        println!(
+            "  {}: {:?}, request {}, limit {}, {} phase(s)",
+            pod.name,
+            pod.qos,
+            pod.request_bytes
+                .map_or("<none>".into(), units::fmt_quantity),
+            pod.limit_bytes.map_or("<none>".into(), units::fmt_quantity),
+            pod.workload.phases.len()
+        );
+    }
+    Ok(exit::OK)
+}
+
+fn parse_opt_bytes(flag: &str, value: &Option<String>) -> Result<Option<u64>, Failure> {
+    value
+        .as_deref()
+        .map(|v| units::parse_bytes(v).map_err(|e| Failure::input(format!("{flag}: {e}"))))
+        .transpose()
+}
+
+fn run_command(args: RunArgs) -> Result<u8, Failure> {
+    let plan = match (&args.scenario, args.command.is_empty()) {
+        (Some(path), true) => {
+            if args.limit.is_some() || args.request.is_some() || args.timeout.is_some() {
+                return Err(Failure::input(
+                    "--limit, --request and --timeout apply to a command run (`-- CMD`), not a scenario file",
+                ));
+            }
+            scenario::load(path).map_err(|e| Failure::input(e.to_string()))?
+        }
+        (None, false) => {
+            let timeout = args
+                .timeout
+                .as_deref()
+                .map(|t| {
+                    units::parse_duration(t).map_err(|e| Failure::input(format!("--timeout: {e}")))
+                })
+                .transpose()?
+                .unwrap_or(scenario::DEFAULT_POD_TIMEOUT);
+            let limit = parse_opt_bytes("--limit", &args.limit)?;
+            let request = parse_opt_bytes("--request", &args.request)?;
+            scenario::command_plan(args.command.clone(), limit, request, timeout)
+                .map_err(Failure::input)?
+        }
+        (Some(_), false) => {
+            return Err(Failure::input(
+                "give a scenario file or a command after --, not both",
+            ));
+        }
+        (None, true) => {
+            return Err(Failure::input(
+                "nothing to run: give a scenario file or a command after -- (see oomsim run --help)",
+            ));
+        }
+    };
+    let out_dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| scenario::default_out_dir(&plan));
+    let pre = run::preflight(&plan)?;
+    let report = run::run(&plan, pre, &out_dir, true)?;
+    let report_path = out_dir.join(report::REPORT_FILE);
+    if args.quiet {
+        println!("{}", report_path.display());
+    } else {
+        print!("{}", report::text::describe(&report));
+        println!("Report:       {}", report_path.display());
+    }
+    if let Some(sig) = signals::caught() {
+        eprintln!(
+            "oomsim: interrupted by {}: children killed, cgroups removed",
+            run::signal_name(sig)
+        );
+        return Ok(128u8.saturating_add(sig as u8));
+    }
+    Ok(if report.ok {
+        exit::OK
+    } else {
+        exit::EXPECTATION_FAILED
+    })
+}

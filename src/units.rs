@@ -206,11 +206,6 @@ pub fn fmt_human(bytes: u64) -> String {
     format!("{value:.1}{unit}")
 }
 
-/// Bytes in kibibytes the way the kubelet writes them in messages (`95044Ki`).
-pub fn fmt_ki(bytes: u64) -> String {
-    format!("{}Ki", bytes / 1024)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -282,6 +277,5 @@ mod tests {
         assert_eq!(fmt_quantity(1536 * 1024 * 1024), "1536Mi");
         assert_eq!(fmt_quantity(1000), "1000");
         assert_eq!(fmt_human(66_271_232), "63.2Mi");
-        assert_eq!(fmt_ki(95_044 * 1024 + 10), "95044Ki");
     }
 }

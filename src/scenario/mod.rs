@@ -476,7 +476,7 @@ impl Checker<'_> {
     }
 
     fn expect(&self, e: &RawExpect, at: &str) -> Result<Expect, ScenarioError> {
-        const REASONS: [&str; 4] = ["OOMKilled", "Error", "Completed", "Evicted"];
+        const REASONS: [&str; 5] = ["OOMKilled", "Error", "Completed", "Evicted", "StartError"];
         if let Some(r) = &e.reason
             && !REASONS.contains(&r.value.as_str())
         {

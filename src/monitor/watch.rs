@@ -1,0 +1,167 @@
+//! The OOM watcher: one thread polling every pod's OOM notifier (v1 eventfd,
+//! v2 inotify) and /dev/kmsg, re-reading each pod's `oom_kill` counter on
+//! every wake. A rise of the counter is the truth; the kernel log adds who
+//! died, when the kernel says it happened, and the kill line.
+
+use std::os::fd::AsRawFd;
+use std::thread::JoinHandle;
+
+use crate::cgroup::{Notifier, OpenFile};
+use crate::monitor::StopSignal;
+use crate::monitor::clock::monotonic_ns;
+use crate::monitor::kmsg::{Kill, KmsgReader};
+
+/// What the watcher needs of one pod.
+#[derive(Debug)]
+pub struct WatchedPod {
+    pub notifier: Notifier,
+    pub counter: OpenFile,
+    pub counter_key: &'static str,
+    /// The cgroup as the kernel log names it (`task_memcg=`).
+    pub kernel_name: String,
+}
+
+/// A rise of a pod's oom_kill counter, as seen by the watcher.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CounterRise {
+    pub seen_ns: u64,
+    pub count: u64,
+}
+
+/// Everything the watcher saw, per pod (same order as given).
+#[derive(Debug, Default)]
+pub struct Observed {
+    pub rises: Vec<Vec<CounterRise>>,
+    pub kills: Vec<Vec<Kill>>,
+    /// Offset from the kernel log's clock to CLOCK_MONOTONIC, when calibrated.
+    pub kmsg_offset_ns: Option<i64>,
+    pub errors: Vec<String>,
+}
+
+pub struct Watcher {
+    stop: StopSignal,
+    handle: JoinHandle<Observed>,
+}
+
+/// While the notifier says OOM but the counter has not moved, poll this often.
+const ARMED_POLL_MS: i32 = 1;
+/// Otherwise re-read at least this often, in case a wake was missed.
+const IDLE_POLL_MS: i32 = 100;
+
+impl Watcher {
+    pub fn start(pods: Vec<WatchedPod>, kmsg: Option<KmsgReader>) -> std::io::Result<Watcher> {
+        let stop = StopSignal::new()?;
+        let stop_fd = stop.try_clone()?;
+        let handle = std::thread::Builder::new()
+            .name("oom-watch".into())
+            .spawn(move || watch(pods, kmsg, stop_fd))?;
+        Ok(Watcher { stop, handle })
+    }
+
+    /// Stop the thread after one last read, and return what it saw.
+    pub fn finish(self) -> Observed {
+        self.stop.raise();
+        self.handle.join().unwrap_or_else(|_| Observed {
+            errors: vec!["the OOM watcher thread panicked".into()],
+            ..Observed::default()
+        })
+    }
+}
+
+fn watch(mut pods: Vec<WatchedPod>, mut kmsg: Option<KmsgReader>, stop: StopSignal) -> Observed {
+    let mut seen = Observed {
+        rises: vec![Vec::new(); pods.len()],
+        kills: vec![Vec::new(); pods.len()],
+        kmsg_offset_ns: kmsg.as_ref().map(|k| k.offset_ns),
+        errors: Vec::new(),
+    };
+    let mut last: Vec<u64> = pods
+        .iter_mut()
+        .map(|p| p.counter.read_key(p.counter_key).unwrap_or(0))
+        .collect();
+    let mut fds: Vec<libc::pollfd> = vec![libc::pollfd {
+        fd: stop.raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    }];
+    if let Some(k) = &kmsg {
+        fds.push(libc::pollfd {
+            fd: k.raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        });
+    }
+    let first_notifier = fds.len();
+    for p in &pods {
+        fds.push(libc::pollfd {
+            fd: p.notifier.fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        });
+    }
+    let mut armed_until: Option<u64> = None;
+    loop {
+        let timeout = if armed_until.is_some() {
+            ARMED_POLL_MS
+        } else {
+            IDLE_POLL_MS
+        };
+        // SAFETY: fds is a valid array of pollfd for its whole length.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
+        let stopping = n > 0 && fds[0].revents != 0;
+        let mut notified = false;
+        for (i, p) in pods.iter().enumerate() {
+            if fds[first_notifier + i].revents != 0 {
+                p.notifier.drain();
+                notified = true;
+            }
+        }
+        let mut rose = false;
+        for (i, p) in pods.iter_mut().enumerate() {
+            match p.counter.read_key(p.counter_key) {
+                Ok(count) if count > last[i] => {
+                    seen.rises[i].push(CounterRise {
+                        seen_ns: monotonic_ns(),
+                        count,
+                    });
+                    last[i] = count;
+                    rose = true;
+                }
+                Ok(_) => {}
+                // The cgroup is being removed at the end of the run.
+                Err(e) if !stopping => seen.errors.push(e.to_string()),
+                Err(_) => {}
+            }
+        }
+        if let Some(k) = kmsg.as_mut() {
+            match k.kills() {
+                Ok(kills) => {
+                    for kill in kills {
+                        if let Some(i) = pods.iter().position(|p| {
+                            kill.task_memcg.as_deref() == Some(p.kernel_name.as_str())
+                        }) {
+                            seen.kills[i].push(kill);
+                        }
+                    }
+                }
+                Err(e) => {
+                    seen.errors.push(format!("/dev/kmsg: {e}"));
+                    kmsg = None;
+                    // poll(2) skips negative fds.
+                    fds[1].fd = -1;
+                }
+            }
+        }
+        let now = monotonic_ns();
+        armed_until = if rose {
+            None
+        } else if notified {
+            Some(now + 1_000_000_000)
+        } else {
+            armed_until.filter(|t| *t > now)
+        };
+        if stopping {
+            return seen;
+        }
+    }
+}

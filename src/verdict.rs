@@ -1,0 +1,324 @@
+//! One classifier for how a pod ended: the reason Kubernetes would show
+//! (`OOMKilled`, `Error`, `Completed`), the exit code it would report, and
+//! oomsim's finer cause, so exit 137 from an OOM kill is never confused with
+//! exit 137 from someone's `kill -9`.
+
+use serde::Serialize;
+
+/// How the pod's main process ended, as waitpid saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Code(i32),
+    Signal(i32),
+}
+
+impl Exit {
+    /// The exit code Kubernetes reports: 128 + signal for a signal.
+    pub fn k8s_code(self) -> i32 {
+        match self {
+            Exit::Code(c) => c,
+            Exit::Signal(s) => 128 + s,
+        }
+    }
+}
+
+/// oomsim's diagnosis, finer than the reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cause {
+    /// The kernel's OOM killer killed the main process: the pod hit its own limit.
+    CgroupOomKill,
+    /// The OOM killer killed another process in the pod; the main one then failed.
+    CgroupOomKillOfOtherProcess,
+    /// SIGKILL from someone other than the OOM killer: not an OOM.
+    ExternalSigkill,
+    /// SIGTERM (143), e.g. a graceful shutdown request.
+    Sigterm,
+    /// Another signal.
+    Signal,
+    /// The application exited non-zero by itself.
+    AppError,
+    /// Exit 0.
+    Completed,
+    /// The harness killed it after the pod's timeout.
+    Timeout,
+    /// The program could not be started at all.
+    StartFailed,
+}
+
+impl Cause {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Cause::CgroupOomKill => {
+                "the kernel's OOM killer killed it: the container went over its own memory limit"
+            }
+            Cause::CgroupOomKillOfOtherProcess => {
+                "the OOM killer killed another process in the container, and the main process then exited with an error"
+            }
+            Cause::ExternalSigkill => {
+                "killed by SIGKILL from outside the kernel's OOM killer (oom_kill did not rise): not an OOM"
+            }
+            Cause::Sigterm => "terminated by SIGTERM (exit 143): a shutdown request, not an OOM",
+            Cause::Signal => "killed by a signal other than SIGKILL or SIGTERM",
+            Cause::AppError => "the application exited with a non-zero code by itself: not an OOM",
+            Cause::Completed => "exited 0",
+            Cause::Timeout => "still running at the pod's timeout; oomsim killed it",
+            Cause::StartFailed => "the program could not be started",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Verdict {
+    pub reason: String,
+    pub exit_code: i32,
+    pub cause: Cause,
+    pub message: String,
+    /// Seconds after the pod started that it ended, from the kernel's event when there was one.
+    pub at_s: f64,
+    /// Where `at_s` came from: `kmsg`, `oom_kill_counter` or `waitpid`.
+    pub at_source: &'static str,
+    /// Microseconds from the kernel's kill (its /dev/kmsg timestamp) to oomsim seeing the counter rise.
+    pub detect_latency_us: Option<f64>,
+}
+
+/// Everything the classifier looks at.
+#[derive(Debug, Clone, Default)]
+pub struct Evidence {
+    pub exit: Option<Exit>,
+    pub start_error: Option<String>,
+    pub timed_out: bool,
+    /// Rise of the pod cgroup's oom_kill counter over the run.
+    pub oom_kills: u64,
+    /// The main process was the victim named in the kernel log.
+    pub main_was_victim: bool,
+    /// Seconds after start: waitpid returned, the counter rise was seen, the kernel logged the kill.
+    pub waited_s: f64,
+    pub counter_seen_s: Option<f64>,
+    pub kernel_kill_s: Option<f64>,
+}
+
+pub fn classify(ev: &Evidence) -> Verdict {
+    let (at_s, at_source) = match (ev.kernel_kill_s, ev.counter_seen_s) {
+        (Some(k), _) => (k, "kmsg"),
+        (None, Some(c)) => (c, "oom_kill_counter"),
+        (None, None) => (ev.waited_s, "waitpid"),
+    };
+    let detect_latency_us = match (ev.kernel_kill_s, ev.counter_seen_s) {
+        (Some(k), Some(c)) => Some(((c - k) * 1e6 * 10.0).round() / 10.0),
+        _ => None,
+    };
+    let verdict = |reason: &str, exit_code, cause: Cause, message: String| Verdict {
+        reason: reason.to_string(),
+        exit_code,
+        cause,
+        message,
+        at_s,
+        at_source,
+        detect_latency_us,
+    };
+    let Some(exit) = ev.exit else {
+        let why = ev
+            .start_error
+            .clone()
+            .unwrap_or_else(|| "no exit status".into());
+        return Verdict {
+            at_s: 0.0,
+            at_source: "waitpid",
+            ..verdict("StartError", 128, Cause::StartFailed, why)
+        };
+    };
+    let code = exit.k8s_code();
+    let oom = ev.oom_kills > 0;
+    match exit {
+        Exit::Code(0) => {
+            let note = if oom {
+                format!(
+                    "exited 0, although the OOM killer killed {} other process(es) in the container",
+                    ev.oom_kills
+                )
+            } else {
+                Cause::Completed.describe().to_string()
+            };
+            verdict("Completed", 0, Cause::Completed, note)
+        }
+        Exit::Signal(libc::SIGKILL)
+            if oom && (ev.main_was_victim || ev.kernel_kill_s.is_none()) =>
+        {
+            verdict(
+                "OOMKilled",
+                code,
+                Cause::CgroupOomKill,
+                Cause::CgroupOomKill.describe().into(),
+            )
+        }
+        _ if oom => verdict(
+            "OOMKilled",
+            code,
+            Cause::CgroupOomKillOfOtherProcess,
+            Cause::CgroupOomKillOfOtherProcess.describe().into(),
+        ),
+        _ if ev.timed_out => verdict(
+            "Error",
+            code,
+            Cause::Timeout,
+            Cause::Timeout.describe().into(),
+        ),
+        Exit::Signal(libc::SIGKILL) => verdict(
+            "Error",
+            code,
+            Cause::ExternalSigkill,
+            Cause::ExternalSigkill.describe().into(),
+        ),
+        Exit::Signal(libc::SIGTERM) => verdict(
+            "Error",
+            code,
+            Cause::Sigterm,
+            Cause::Sigterm.describe().into(),
+        ),
+        Exit::Signal(s) => verdict(
+            "Error",
+            code,
+            Cause::Signal,
+            format!("killed by signal {s}"),
+        ),
+        Exit::Code(c) => verdict(
+            "Error",
+            code,
+            Cause::AppError,
+            format!("the application exited with code {c} by itself: not an OOM"),
+        ),
+    }
+}
+
+/// What failed of a pod's expectation (empty: it held).
+pub fn unmet(expect: &crate::scenario::Expect, v: &Verdict) -> Vec<String> {
+    let mut failed = Vec::new();
+    if let Some(reason) = &expect.reason
+        && *reason != v.reason
+    {
+        failed.push(format!("expected reason {reason}, got {}", v.reason));
+    }
+    if let Some(code) = expect.exit_code
+        && code != v.exit_code
+    {
+        failed.push(format!("expected exit code {code}, got {}", v.exit_code));
+    }
+    if let Some(within) = expect.within_s
+        && v.at_s > within
+    {
+        failed.push(format!(
+            "expected it within {within}s, it ended after {:.2}s",
+            v.at_s
+        ));
+    }
+    failed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(exit: Exit) -> Evidence {
+        Evidence {
+            exit: Some(exit),
+            waited_s: 2.0,
+            ..Evidence::default()
+        }
+    }
+
+    #[test]
+    fn oom_kill_of_main_process() {
+        let v = classify(&Evidence {
+            oom_kills: 1,
+            main_was_victim: true,
+            kernel_kill_s: Some(1.5),
+            counter_seen_s: Some(1.5004),
+            ..ev(Exit::Signal(9))
+        });
+        assert_eq!(
+            (v.reason.as_str(), v.exit_code, v.cause),
+            ("OOMKilled", 137, Cause::CgroupOomKill)
+        );
+        assert_eq!((v.at_s, v.at_source), (1.5, "kmsg"));
+        assert!((v.detect_latency_us.unwrap() - 400.0).abs() < 1.0);
+    }
+
+    #[test]
+    fn sigkill_without_oom_is_not_oom() {
+        let v = classify(&ev(Exit::Signal(9)));
+        assert_eq!(
+            (v.reason.as_str(), v.exit_code, v.cause),
+            ("Error", 137, Cause::ExternalSigkill)
+        );
+        assert_eq!((v.at_s, v.at_source), (2.0, "waitpid"));
+        assert_eq!(v.detect_latency_us, None);
+    }
+
+    #[test]
+    fn sigterm_app_error_completed() {
+        assert_eq!(classify(&ev(Exit::Signal(15))).exit_code, 143);
+        assert_eq!(classify(&ev(Exit::Signal(15))).cause, Cause::Sigterm);
+        let v = classify(&ev(Exit::Code(3)));
+        assert_eq!(
+            (v.reason.as_str(), v.exit_code, v.cause),
+            ("Error", 3, Cause::AppError)
+        );
+        let v = classify(&ev(Exit::Code(0)));
+        assert_eq!((v.reason.as_str(), v.exit_code), ("Completed", 0));
+    }
+
+    #[test]
+    fn child_oom_then_main_error_is_oomkilled() {
+        // A container runtime says OOMKilled when the cgroup saw a kill and the container failed.
+        let v = classify(&Evidence {
+            oom_kills: 1,
+            kernel_kill_s: Some(1.0),
+            ..ev(Exit::Code(1))
+        });
+        assert_eq!(
+            (v.reason.as_str(), v.exit_code, v.cause),
+            ("OOMKilled", 1, Cause::CgroupOomKillOfOtherProcess)
+        );
+        let v = classify(&Evidence {
+            oom_kills: 1,
+            ..ev(Exit::Code(0))
+        });
+        assert_eq!(v.reason, "Completed");
+    }
+
+    #[test]
+    fn expectations() {
+        let v = classify(&Evidence {
+            oom_kills: 1,
+            main_was_victim: true,
+            ..ev(Exit::Signal(9))
+        });
+        let mut e = crate::scenario::Expect {
+            reason: Some("OOMKilled".into()),
+            exit_code: Some(137),
+            within_s: Some(5.0),
+        };
+        assert!(unmet(&e, &v).is_empty());
+        e.within_s = Some(1.0);
+        e.reason = Some("Completed".into());
+        assert_eq!(unmet(&e, &v).len(), 2);
+    }
+
+    #[test]
+    fn timeout_and_start_failure() {
+        let v = classify(&Evidence {
+            timed_out: true,
+            ..ev(Exit::Signal(9))
+        });
+        assert_eq!((v.reason.as_str(), v.cause), ("Error", Cause::Timeout));
+        let v = classify(&Evidence {
+            start_error: Some("no such file".into()),
+            ..Evidence::default()
+        });
+        assert_eq!(
+            (v.reason.as_str(), v.cause),
+            ("StartError", Cause::StartFailed)
+        );
+    }
+}

@@ -1,0 +1,175 @@
+//! The allocation patterns, run inside a pod's child process (the hidden
+//! `oomsim __workload` subcommand, already inside its cgroup).
+//!
+//! Every byte a workload says it holds is written, one byte per 4 KiB page,
+//! so the kernel charges it to the cgroup. Nothing is reported back but the
+//! exit status; the harness reads the kernel's counters.
+
+mod region;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+pub use region::Region;
+
+use crate::scenario::{Pages, Phase, WorkloadSpec};
+
+/// How often a rate-limited leak tops up its allocation.
+const LEAK_TICK: Duration = Duration::from_millis(5);
+
+/// Run every phase in order; returns the process exit code.
+pub fn run(spec: &WorkloadSpec) -> i32 {
+    for phase in &spec.phases {
+        let result = match phase {
+            Phase::Leak {
+                baseline_bytes,
+                rate_bytes_per_s,
+                cap_bytes,
+                duration_s,
+            } => leak(
+                spec.pages,
+                *baseline_bytes,
+                *rate_bytes_per_s,
+                *cap_bytes,
+                *duration_s,
+            ),
+            Phase::Burst {
+                baseline_bytes,
+                spike_bytes,
+                period_s,
+                hold_s,
+                count,
+                duration_s,
+            } => burst(
+                spec.pages,
+                *baseline_bytes,
+                *spike_bytes,
+                *period_s,
+                *hold_s,
+                *count,
+                *duration_s,
+            ),
+            Phase::Steady {
+                size_bytes,
+                duration_s,
+            } => steady(spec.pages, *size_bytes, *duration_s),
+            Phase::Command { argv, env } => command(argv, env),
+        };
+        match result {
+            Ok(0) => {}
+            Ok(code) => return code,
+            Err(e) => {
+                eprintln!("oomsim workload: {e}");
+                return 1;
+            }
+        }
+    }
+    0
+}
+
+/// The largest a leak without a cap may reserve: the host's RAM.
+fn host_ram() -> u64 {
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let pages = unsafe { libc::sysconf(libc::_SC_PHYS_PAGES) };
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    (pages.max(0) as u64).saturating_mul(size.max(0) as u64)
+}
+
+fn leak(
+    pages: Pages,
+    baseline: u64,
+    rate: Option<u64>,
+    cap: Option<u64>,
+    duration_s: Option<f64>,
+) -> std::io::Result<i32> {
+    let cap = cap.unwrap_or_else(host_ram).max(baseline);
+    let mut region = Region::reserve(cap, pages)?;
+    region.touch_to(baseline);
+    let start = Instant::now();
+    let deadline = duration_s.map(|d| start + Duration::from_secs_f64(d));
+    match rate {
+        None => region.touch_to(cap),
+        Some(rate) => {
+            while region.touched() < cap && deadline.is_none_or(|d| Instant::now() < d) {
+                let grown = (rate as f64 * start.elapsed().as_secs_f64()) as u64;
+                region.touch_to(baseline.saturating_add(grown).min(cap));
+                std::thread::sleep(LEAK_TICK);
+            }
+        }
+    }
+    if let Some(d) = deadline {
+        sleep_until(d);
+    }
+    Ok(0)
+}
+
+fn burst(
+    pages: Pages,
+    baseline: u64,
+    spike: u64,
+    period_s: f64,
+    hold_s: f64,
+    count: Option<u32>,
+    duration_s: Option<f64>,
+) -> std::io::Result<i32> {
+    let mut base = Region::reserve(baseline, pages)?;
+    base.touch_to(baseline);
+    let mut spike_region = Region::reserve(spike, pages)?;
+    let start = Instant::now();
+    let end = duration_s.map(|d| start + Duration::from_secs_f64(d));
+    let period = Duration::from_secs_f64(period_s);
+    let hold = Duration::from_secs_f64(hold_s);
+    let mut n = 0u32;
+    loop {
+        if count.is_some_and(|c| n >= c) {
+            break;
+        }
+        // Each period: steady first, then the spike for its hold time.
+        let spike_at = start + period * n + (period - hold);
+        if end.is_some_and(|e| spike_at >= e) {
+            break;
+        }
+        sleep_until(spike_at);
+        spike_region.touch_to(spike);
+        sleep_until(spike_at + hold);
+        spike_region.release();
+        n += 1;
+    }
+    if let Some(e) = end {
+        sleep_until(e);
+    }
+    Ok(0)
+}
+
+fn steady(pages: Pages, size: u64, duration_s: f64) -> std::io::Result<i32> {
+    let mut region = Region::reserve(size, pages)?;
+    region.touch_to(size);
+    std::thread::sleep(Duration::from_secs_f64(duration_s));
+    Ok(0)
+}
+
+/// Run a program as a phase; a signal that killed it kills us the same way,
+/// so the harness sees what a container runtime would.
+fn command(argv: &[String], env: &[(String, String)]) -> std::io::Result<i32> {
+    let status = Command::new(&argv[0])
+        .args(&argv[1..])
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .status()
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot start {:?}: {e}", argv[0])))?;
+    use std::os::unix::process::ExitStatusExt;
+    if let Some(sig) = status.signal() {
+        // SAFETY: restore the default action and re-raise the child's signal.
+        unsafe {
+            libc::signal(sig, libc::SIG_DFL);
+            libc::raise(sig);
+        }
+    }
+    Ok(status.code().unwrap_or(1))
+}
+
+fn sleep_until(t: Instant) {
+    let now = Instant::now();
+    if t > now {
+        std::thread::sleep(t - now);
+    }
+}
