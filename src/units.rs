@@ -179,7 +179,7 @@ pub fn fmt_quantity(bytes: u64) -> String {
     let mut value = bytes;
     let mut unit = None;
     for suffix in SUFFIXES {
-        if value % 1024 != 0 {
+        if !value.is_multiple_of(1024) {
             break;
         }
         value /= 1024;

@@ -374,8 +374,8 @@ impl Cgroup {
         if unsafe { libc::statfs(c.as_ptr(), &mut st) } != 0 {
             return false;
         }
-        let magic = st.f_type as i64;
-        magic != libc::CGROUP_SUPER_MAGIC as i64 && magic != libc::CGROUP2_SUPER_MAGIC as i64
+        let magic = st.f_type;
+        magic != libc::CGROUP_SUPER_MAGIC && magic != libc::CGROUP2_SUPER_MAGIC
     }
 }
 
