@@ -188,7 +188,7 @@ pub fn run(
             .collect()
     });
     let observed = watcher.finish();
-    let samples = sampler.finish();
+    let sampled = sampler.finish();
     for e in &observed.errors {
         eprintln!("oomsim: warning: {e}");
     }
@@ -200,7 +200,7 @@ pub fn run(
             end,
             &observed,
             i,
-            samples.get(i).cloned().unwrap_or_default(),
+            sampled.samples.get(i).cloned().unwrap_or_default(),
             &logs_dir,
         ));
     }
@@ -213,6 +213,12 @@ pub fn run(
         started_at: report::rfc3339(started_at),
         finished_at: report::rfc3339(SystemTime::now()),
         host,
+        harness: report::Harness {
+            sampler_cpu_s: sampled.cpu_s,
+            watcher_cpu_s: observed.cpu_s,
+            samples_taken: pods.iter().map(|p| p.samples.len()).sum(),
+            rss_hwm_bytes: crate::monitor::clock::rss_hwm_bytes(),
+        },
         interrupted: signals::caught().map(signal_name),
         ok: pods.iter().all(|p| p.unmet.is_empty()),
         pods,

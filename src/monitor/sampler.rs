@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::cgroup::OpenFile;
-use crate::monitor::clock::{monotonic_ns, seconds_between};
+use crate::monitor::clock::{monotonic_ns, seconds_between, thread_cpu_s};
 
 /// One reading: seconds since the pod started, bytes charged to its cgroup.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
@@ -56,7 +56,14 @@ const NEAR_LIMIT: f64 = 0.85;
 
 pub struct Sampler {
     stop: Arc<AtomicBool>,
-    handle: JoinHandle<Vec<Vec<Sample>>>,
+    handle: JoinHandle<Sampled>,
+}
+
+/// The samples per pod (same order as given) and the CPU the thread used.
+#[derive(Debug, Default)]
+pub struct Sampled {
+    pub samples: Vec<Vec<Sample>>,
+    pub cpu_s: f64,
 }
 
 impl Sampler {
@@ -69,13 +76,13 @@ impl Sampler {
         Ok(Sampler { stop, handle })
     }
 
-    pub fn finish(self) -> Vec<Vec<Sample>> {
+    pub fn finish(self) -> Sampled {
         self.stop.store(true, Ordering::Release);
         self.handle.join().unwrap_or_default()
     }
 }
 
-fn sample(mut pods: Vec<SampledPod>, rate_hz: u32, stop: &AtomicBool) -> Vec<Vec<Sample>> {
+fn sample(mut pods: Vec<SampledPod>, rate_hz: u32, stop: &AtomicBool) -> Sampled {
     let period = Duration::from_secs_f64(1.0 / f64::from(rate_hz.max(1)));
     let mut out: Vec<Vec<Sample>> = vec![Vec::new(); pods.len()];
     while !stop.load(Ordering::Acquire) {
@@ -95,7 +102,11 @@ fn sample(mut pods: Vec<SampledPod>, rate_hz: u32, stop: &AtomicBool) -> Vec<Vec
                     .is_some_and(|l| bytes as f64 >= l as f64 * NEAR_LIMIT);
             }
         }
+        // nanosleep: on this class of VM a periodic timerfd cost more per wake.
         std::thread::sleep(if near { period / 4 } else { period });
     }
-    out
+    Sampled {
+        samples: out,
+        cpu_s: thread_cpu_s(),
+    }
 }

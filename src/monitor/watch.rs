@@ -5,10 +5,11 @@
 
 use std::os::fd::AsRawFd;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use crate::cgroup::{Notifier, OpenFile};
 use crate::monitor::StopSignal;
-use crate::monitor::clock::monotonic_ns;
+use crate::monitor::clock::{monotonic_ns, thread_cpu_s};
 use crate::monitor::kmsg::{Kill, KmsgReader};
 
 /// What the watcher needs of one pod.
@@ -36,6 +37,8 @@ pub struct Observed {
     /// Offset from the kernel log's clock to CLOCK_MONOTONIC, when calibrated.
     pub kmsg_offset_ns: Option<i64>,
     pub errors: Vec<String>,
+    /// CPU seconds the watcher thread used.
+    pub cpu_s: f64,
 }
 
 pub struct Watcher {
@@ -43,10 +46,14 @@ pub struct Watcher {
     handle: JoinHandle<Observed>,
 }
 
-/// While the notifier says OOM but the counter has not moved, poll this often.
-const ARMED_POLL_MS: i32 = 1;
+/// While the notifier says OOM but the counter has not moved, poll this often:
+/// the v1 eventfd fires before the kill, and the kernel log's wake-up of
+/// readers is deferred, so the counter itself is watched closely for a moment.
+const ARMED_POLL: Duration = Duration::from_micros(50);
+/// How long to keep watching closely after a notification.
+const ARMED_FOR_NS: u64 = 200_000_000;
 /// Otherwise re-read at least this often, in case a wake was missed.
-const IDLE_POLL_MS: i32 = 100;
+const IDLE_POLL: Duration = Duration::from_millis(100);
 
 impl Watcher {
     pub fn start(pods: Vec<WatchedPod>, kmsg: Option<KmsgReader>) -> std::io::Result<Watcher> {
@@ -74,6 +81,7 @@ fn watch(mut pods: Vec<WatchedPod>, mut kmsg: Option<KmsgReader>, stop: StopSign
         kills: vec![Vec::new(); pods.len()],
         kmsg_offset_ns: kmsg.as_ref().map(|k| k.offset_ns),
         errors: Vec::new(),
+        cpu_s: 0.0,
     };
     let mut last: Vec<u64> = pods
         .iter_mut()
@@ -102,12 +110,23 @@ fn watch(mut pods: Vec<WatchedPod>, mut kmsg: Option<KmsgReader>, stop: StopSign
     let mut armed_until: Option<u64> = None;
     loop {
         let timeout = if armed_until.is_some() {
-            ARMED_POLL_MS
+            ARMED_POLL
         } else {
-            IDLE_POLL_MS
+            IDLE_POLL
         };
-        // SAFETY: fds is a valid array of pollfd for its whole length.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
+        let ts = libc::timespec {
+            tv_sec: timeout.as_secs() as libc::time_t,
+            tv_nsec: timeout.subsec_nanos() as libc::c_long,
+        };
+        // SAFETY: fds is a valid array of pollfd for its whole length; the mask is unchanged.
+        let n = unsafe {
+            libc::ppoll(
+                fds.as_mut_ptr(),
+                fds.len() as libc::nfds_t,
+                &ts,
+                std::ptr::null(),
+            )
+        };
         let stopping = n > 0 && fds[0].revents != 0;
         let mut notified = false;
         for (i, p) in pods.iter().enumerate() {
@@ -156,11 +175,12 @@ fn watch(mut pods: Vec<WatchedPod>, mut kmsg: Option<KmsgReader>, stop: StopSign
         armed_until = if rose {
             None
         } else if notified {
-            Some(now + 1_000_000_000)
+            Some(now + ARMED_FOR_NS)
         } else {
             armed_until.filter(|t| *t > now)
         };
         if stopping {
+            seen.cpu_s = thread_cpu_s();
             return seen;
         }
     }

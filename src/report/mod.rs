@@ -27,11 +27,23 @@ pub struct Report {
     pub started_at: String,
     pub finished_at: String,
     pub host: HostInfo,
+    /// What watching cost oomsim itself.
+    pub harness: Harness,
     /// The signal name when Ctrl-C or SIGTERM stopped the run early.
     pub interrupted: Option<String>,
     /// Every pod's expectation held (true when none were stated).
     pub ok: bool,
     pub pods: Vec<PodReport>,
+}
+
+/// oomsim's own cost during the run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Harness {
+    pub sampler_cpu_s: f64,
+    pub watcher_cpu_s: f64,
+    pub samples_taken: usize,
+    /// The harness's peak RSS (VmHWM); children are not counted.
+    pub rss_hwm_bytes: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize)]

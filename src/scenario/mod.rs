@@ -214,13 +214,33 @@ pub fn command_plan(
             units::fmt_quantity(l)
         ));
     }
-    Ok(Plan {
-        name: name.clone(),
-        description: Some(format!("{} in one pod", argv.join(" "))),
+    let description = format!("{} in one pod", argv.join(" "));
+    let mut plan = single_pod_plan(
+        &name,
+        limit,
+        request,
+        timeout,
+        vec![Phase::Command { argv, env: vec![] }],
+    );
+    plan.description = Some(description);
+    Ok(plan)
+}
+
+/// A plan with one pod running `phases` (4 KiB pages, swap off, no expectation).
+pub fn single_pod_plan(
+    name: &str,
+    limit: Option<u64>,
+    request: Option<u64>,
+    timeout: Duration,
+    phases: Vec<Phase>,
+) -> Plan {
+    Plan {
+        name: name.to_string(),
+        description: None,
         sampling_hz: DEFAULT_SAMPLING_HZ,
         pods: vec![PodPlan {
             qos: qos_class(request, limit, None, None),
-            name,
+            name: name.to_string(),
             priority: 0,
             request_bytes: request,
             limit_bytes: limit,
@@ -228,12 +248,12 @@ pub fn command_plan(
             timeout_s: timeout.as_secs_f64(),
             workload: WorkloadSpec {
                 pages: Pages::Small,
-                phases: vec![Phase::Command { argv, env: vec![] }],
+                phases,
             },
             expect: None,
             limit_field: "--limit".into(),
         }],
-    })
+    }
 }
 
 /// QoS for a one-container pod, by the API server's rules: Guaranteed needs CPU

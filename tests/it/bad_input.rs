@@ -8,7 +8,13 @@ fn run_yaml(yaml: &str) -> (std::process::Output, tempfile::TempDir) {
     let path = dir.path().join("bad.yaml");
     std::fs::write(&path, yaml).unwrap();
     let out = dir.path().join("out");
-    let o = oomsim().arg("run").arg(&path).arg("--out").arg(&out).output().unwrap();
+    let o = oomsim()
+        .arg("run")
+        .arg(&path)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
     (o, dir)
 }
 
@@ -20,7 +26,10 @@ fn assert_refused(yaml: &str, needle: &str) {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
     assert!(err.contains("bad.yaml:") && err.contains(needle), "{err}");
-    assert!(!dir.path().join("out").exists(), "nothing written on bad input");
+    assert!(
+        !dir.path().join("out").exists(),
+        "nothing written on bad input"
+    );
 }
 
 #[test]
@@ -40,12 +49,18 @@ fn empty_file() {
 
 #[test]
 fn unknown_field() {
-    assert_refused(&GOOD.replace("    workload", "    colour: red\n    workload"), "unknown field `colour`");
+    assert_refused(
+        &GOOD.replace("    workload", "    colour: red\n    workload"),
+        "unknown field `colour`",
+    );
 }
 
 #[test]
 fn bad_quantities() {
-    assert_refused(&GOOD.replace("64Mi", "12Qi"), ":5: pods[0].resources.limits.memory");
+    assert_refused(
+        &GOOD.replace("64Mi", "12Qi"),
+        ":5: pods[0].resources.limits.memory",
+    );
     assert_refused(&GOOD.replace("64Mi", "-5Mi"), "negative");
     assert_refused(&GOOD.replace("64Mi", "99999999Ei"), "too large");
     assert_refused(&GOOD.replace("64Mi", "0"), "zero");
@@ -53,14 +68,20 @@ fn bad_quantities() {
 
 #[test]
 fn missing_file() {
-    let o = oomsim().args(["run", "/nonexistent/scenario.yaml"]).output().unwrap();
+    let o = oomsim()
+        .args(["run", "/nonexistent/scenario.yaml"])
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/scenario.yaml: cannot read"));
 }
 
 #[test]
 fn bad_command_flags() {
-    let o = oomsim().args(["run", "--limit", "5Zi", "--", "true"]).output().unwrap();
+    let o = oomsim()
+        .args(["run", "--limit", "5Zi", "--", "true"])
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--limit"));
     let o = oomsim().args(["run"]).output().unwrap();
@@ -86,6 +107,9 @@ fn limit_larger_than_host_is_refused() {
     let (o, dir) = run_yaml(&GOOD.replace("64Mi", "4Pi"));
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("pods[0].resources.limits.memory: 4.0Pi is more than this host can give"), "{err}");
+    assert!(
+        err.contains("pods[0].resources.limits.memory: 4.0Pi is more than this host can give"),
+        "{err}"
+    );
     assert!(!dir.path().join("out").exists());
 }

@@ -21,7 +21,11 @@ fn run_cmd(limit: &str, cmd: &[&str]) -> (std::process::Output, serde_json::Valu
 
 fn verdict(r: &serde_json::Value) -> (String, i64, String) {
     let v = &r["pods"][0]["verdict"];
-    (v["reason"].as_str().unwrap().into(), v["exit_code"].as_i64().unwrap(), v["cause"].as_str().unwrap().into())
+    (
+        v["reason"].as_str().unwrap().into(),
+        v["exit_code"].as_i64().unwrap(),
+        v["cause"].as_str().unwrap().into(),
+    )
 }
 
 #[test]
@@ -36,26 +40,46 @@ fn leak_in_64mi_is_oomkilled() {
         "name: leak64\npods:\n  - name: app\n    resources:\n      limits: {memory: 64Mi}\n    workload: {kind: leak, rate: 128Mi/s, duration: 20s}\n    expect: {reason: OOMKilled, exit_code: 137, within: 5s}\n",
     )
     .unwrap();
-    let o = oomsim().arg("run").arg(&yaml).arg("--out").arg(out.path()).output().unwrap();
+    let o = oomsim()
+        .arg("run")
+        .arg(&yaml)
+        .arg("--out")
+        .arg(out.path())
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let r = report(out.path());
     assert_cleaned(&r);
     let pod = &r["pods"][0];
-    assert_eq!(verdict(&r), ("OOMKilled".into(), 137, "cgroup_oom_kill".into()));
+    assert_eq!(
+        verdict(&r),
+        ("OOMKilled".into(), 137, "cgroup_oom_kill".into())
+    );
     assert_eq!(pod["oom_kill_count"], 1);
     let peak = pod["peak_bytes"].as_u64().unwrap();
     assert!(peak > 60 << 20 && peak <= 64 << 20, "peak {peak}");
     let at = pod["verdict"]["at_s"].as_f64().unwrap();
     assert!(at > 0.2 && at < 5.0, "at_s {at}");
-    assert!(pod["samples"].as_array().unwrap().len() > 20, "sampled at 100 Hz");
+    assert!(
+        pod["samples"].as_array().unwrap().len() > 20,
+        "sampled at 100 Hz"
+    );
     if r["host"]["kmsg_readable"] == true {
-        assert!(pod["kernel_kill"]["line"].as_str().unwrap().contains("Killed process"));
+        assert!(
+            pod["kernel_kill"]["line"]
+                .as_str()
+                .unwrap()
+                .contains("Killed process")
+        );
         assert_eq!(pod["kernel_kill"]["pid"], pod["pid"]);
         assert_eq!(pod["verdict"]["at_source"], "kmsg");
         assert!(pod["verdict"]["detect_latency_us"].as_f64().is_some());
     }
     let printed = text(&o);
-    assert!(printed.contains("Reason:     OOMKilled") && printed.contains("Exit Code:  137"), "{printed}");
+    assert!(
+        printed.contains("Reason:     OOMKilled") && printed.contains("Exit Code:  137"),
+        "{printed}"
+    );
 }
 
 #[test]
@@ -65,7 +89,10 @@ fn kill_dash_9_is_error_137_not_oom() {
     }
     let (o, r) = run_cmd("64Mi", &["sh", "-c", "kill -9 $$"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert_eq!(verdict(&r), ("Error".into(), 137, "external_sigkill".into()));
+    assert_eq!(
+        verdict(&r),
+        ("Error".into(), 137, "external_sigkill".into())
+    );
     assert_eq!(r["pods"][0]["oom_kill_count"], 0);
 }
 
@@ -92,7 +119,10 @@ fn fitting_program_completes() {
     if !cgroups_available("fitting_program_completes") {
         return;
     }
-    let (o, r) = run_cmd("128Mi", &["python3", "-c", "b = bytearray(32 << 20); print(len(b))"]);
+    let (o, r) = run_cmd(
+        "128Mi",
+        &["python3", "-c", "b = bytearray(32 << 20); print(len(b))"],
+    );
     assert_eq!(verdict(&r), ("Completed".into(), 0, "completed".into()));
     let peak = r["pods"][0]["peak_bytes"].as_u64().unwrap();
     assert!(peak >= 32 << 20, "peak {peak} below what python held");
@@ -105,7 +135,10 @@ fn python_over_its_limit_is_oomkilled() {
         return;
     }
     let (_, r) = run_cmd("64Mi", &["python3", "-c", "b = bytearray(256 << 20)"]);
-    assert_eq!(verdict(&r), ("OOMKilled".into(), 137, "cgroup_oom_kill".into()));
+    assert_eq!(
+        verdict(&r),
+        ("OOMKilled".into(), 137, "cgroup_oom_kill".into())
+    );
 }
 
 #[test]
@@ -115,7 +148,10 @@ fn missing_program_is_start_error() {
     }
     let (_, r) = run_cmd("64Mi", &["/nonexistent/program"]);
     let (reason, code, cause) = verdict(&r);
-    assert_eq!((reason.as_str(), code, cause.as_str()), ("StartError", 128, "start_failed"));
+    assert_eq!(
+        (reason.as_str(), code, cause.as_str()),
+        ("StartError", 128, "start_failed")
+    );
 }
 
 #[test]
@@ -130,11 +166,22 @@ fn failed_expectation_exits_1() {
         "name: wrong\npods:\n  - name: app\n    resources:\n      limits: {memory: 64Mi}\n    workload: {kind: steady, size: 8Mi, duration: 100ms}\n    expect: {reason: OOMKilled}\n",
     )
     .unwrap();
-    let o = oomsim().arg("run").arg(&yaml).arg("--out").arg(out.path()).output().unwrap();
+    let o = oomsim()
+        .arg("run")
+        .arg(&yaml)
+        .arg("--out")
+        .arg(out.path())
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let r = report(out.path());
     assert_eq!(r["ok"], false);
-    assert!(r["pods"][0]["unmet"][0].as_str().unwrap().contains("expected reason OOMKilled, got Completed"));
+    assert!(
+        r["pods"][0]["unmet"][0]
+            .as_str()
+            .unwrap()
+            .contains("expected reason OOMKilled, got Completed")
+    );
 }
 
 /// Wait until the run started by `child` has a cgroup; return its path.
@@ -144,7 +191,10 @@ fn wait_for_run_cgroup(pid: u32) -> std::path::PathBuf {
     while Instant::now() < deadline {
         if let Ok(entries) = std::fs::read_dir(&prefix) {
             for e in entries.flatten() {
-                if e.file_name().to_string_lossy().starts_with(&format!("{pid}-")) {
+                if e.file_name()
+                    .to_string_lossy()
+                    .starts_with(&format!("{pid}-"))
+                {
                     let procs = e.path().join("sleep").join("cgroup.procs");
                     if std::fs::read_to_string(&procs).is_ok_and(|p| !p.trim().is_empty()) {
                         return e.path();
@@ -176,14 +226,24 @@ fn ctrl_c_kills_children_and_removes_cgroups() {
     let out = tempfile::tempdir().unwrap();
     let mut child = long_run(out.path());
     let dir = wait_for_run_cgroup(child.id());
-    let sleeper: i32 = std::fs::read_to_string(dir.join("sleep/cgroup.procs")).unwrap().trim().parse().unwrap();
+    let sleeper: i32 = std::fs::read_to_string(dir.join("sleep/cgroup.procs"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     let started = Instant::now();
-    Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130));
     assert!(started.elapsed() < Duration::from_secs(10));
     assert!(!dir.exists(), "cgroup left after Ctrl-C");
-    assert!(!std::path::Path::new(&format!("/proc/{sleeper}")).exists(), "child left running");
+    assert!(
+        !std::path::Path::new(&format!("/proc/{sleeper}")).exists(),
+        "child left running"
+    );
     assert_eq!(report(out.path())["interrupted"], "SIGINT");
 }
 
@@ -199,13 +259,25 @@ fn next_run_removes_what_a_sigkilled_run_left() {
     let dir = wait_for_run_cgroup(child.id());
     child.kill().unwrap();
     child.wait().unwrap();
-    assert!(dir.exists(), "SIGKILL leaves the cgroup (nothing can clean up)");
+    assert!(
+        dir.exists(),
+        "SIGKILL leaves the cgroup (nothing can clean up)"
+    );
     // PDEATHSIG ends the child; the cgroup empties.
     let deadline = Instant::now() + Duration::from_secs(5);
-    while std::fs::read_to_string(dir.join("sleep/cgroup.procs")).is_ok_and(|p| !p.trim().is_empty()) {
-        assert!(Instant::now() < deadline, "the pod's process outlived a SIGKILLed harness");
+    while std::fs::read_to_string(dir.join("sleep/cgroup.procs"))
+        .is_ok_and(|p| !p.trim().is_empty())
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the pod's process outlived a SIGKILLed harness"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     let (_, _) = run_cmd("16Mi", &["true"]);
-    assert!(!dir.exists(), "the next run did not remove {}", dir.display());
+    assert!(
+        !dir.exists(),
+        "the next run did not remove {}",
+        dir.display()
+    );
 }

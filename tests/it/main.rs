@@ -19,12 +19,19 @@ pub fn cgroups_available(test: &str) -> bool {
     // SAFETY: geteuid cannot fail.
     let root = unsafe { libc_geteuid() } == 0;
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let memory = mountinfo.lines().any(|l| l.contains(" - cgroup ") && l.contains("memory"))
-        || std::fs::read_to_string("/sys/fs/cgroup/cgroup.controllers").is_ok_and(|c| c.contains("memory"));
+    let memory = mountinfo
+        .lines()
+        .any(|l| l.contains(" - cgroup ") && l.contains("memory"))
+        || std::fs::read_to_string("/sys/fs/cgroup/cgroup.controllers")
+            .is_ok_and(|c| c.contains("memory"));
     if root && memory {
         return true;
     }
-    let why = if root { "no memory cgroup controller" } else { "not root" };
+    let why = if root {
+        "no memory cgroup controller"
+    } else {
+        "not root"
+    };
     if std::env::var("OOMSIM_REQUIRE_CGROUPS").as_deref() == Ok("1") {
         panic!("{test}: needs real cgroups but {why}, and OOMSIM_REQUIRE_CGROUPS=1");
     }
@@ -59,5 +66,9 @@ pub fn assert_cleaned(report: &serde_json::Value) {
 }
 
 pub fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
