@@ -247,7 +247,10 @@ fn fill(size: u64, repeat: u32, work: &Path, results: &mut Results) -> Result<()
     let mut rates: Vec<Vec<f64>> = vec![Vec::new(); contenders.len()];
     let limit = size + (256 << 20);
     for round in 0..repeat {
-        for (i, (name, pages, phases)) in contenders.iter().enumerate() {
+        // Rotate the order each round: memory just freed is cold for whoever comes next.
+        for k in 0..contenders.len() {
+            let i = (k + round as usize) % contenders.len();
+            let (name, pages, phases) = &contenders[i];
             if signals::caught().is_some() {
                 return Ok(());
             }

@@ -23,6 +23,8 @@ pub struct Cli {
 pub enum Cmd {
     /// Run a scenario file, or any program as a one-pod scenario (`-- CMD ...`).
     Run(RunArgs),
+    /// Find the smallest memory limit at which a pod survives, by real runs.
+    Search(SearchArgs),
     /// Check a scenario file without running it.
     Validate { scenario: PathBuf },
     /// Measure oomsim itself: fill rate, OOM detection latency, sampler cost.
@@ -73,4 +75,31 @@ pub struct BenchArgs {
     /// Write the numbers as JSON here too.
     #[arg(long)]
     pub json: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// The scenario file (leave out when giving a command after `--`).
+    pub scenario: Option<PathBuf>,
+    /// The pod to search (default: the scenario's `search.pod`, or its only pod).
+    #[arg(long)]
+    pub pod: Option<String>,
+    /// Limits to search between, LO..HI (e.g. 64Mi..2Gi).
+    #[arg(long, value_name = "LO..HI")]
+    pub range: Option<String>,
+    /// Stop when the bracket is this narrow (default: 1% of the answer or 4Mi, whichever is larger).
+    #[arg(long, value_name = "QTY")]
+    pub precision: Option<String>,
+    /// Trials at the answer that must all survive (default 3).
+    #[arg(long)]
+    pub repeat: Option<u32>,
+    /// Kill a command trial after this long (default 5m).
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
+    /// Where search.json and the trials go (default: reports/<scenario-name>/).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// The program and its arguments, after `--`.
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<String>,
 }

@@ -9,7 +9,9 @@ mod monitor;
 mod report;
 mod run;
 mod scenario;
+mod search;
 mod signals;
+mod sizing;
 mod units;
 mod verdict;
 mod workload;
@@ -18,7 +20,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use cli::{Cli, Cmd, RunArgs};
+use cli::{Cli, Cmd, RunArgs, SearchArgs};
 use run::RunError;
 
 /// Exit codes, documented in the README.
@@ -66,6 +68,10 @@ fn main() -> ExitCode {
         Cmd::Run(args) => {
             signals::install();
             run_command(args)
+        }
+        Cmd::Search(args) => {
+            signals::install();
+            search_command(args)
         }
         Cmd::Bench(args) => {
             signals::install();
@@ -120,41 +126,47 @@ fn parse_opt_bytes(flag: &str, value: &Option<String>) -> Result<Option<u64>, Fa
         .transpose()
 }
 
-fn run_command(args: RunArgs) -> Result<u8, Failure> {
-    let plan = match (&args.scenario, args.command.is_empty()) {
-        (Some(path), true) => {
-            if args.limit.is_some() || args.request.is_some() || args.timeout.is_some() {
-                return Err(Failure::input(
-                    "--limit, --request and --timeout apply to a command run (`-- CMD`), not a scenario file",
-                ));
-            }
-            scenario::load(path).map_err(|e| Failure::input(e.to_string()))?
-        }
+/// The plan from a scenario file or from a command after `--`.
+fn plan_from_args(
+    scenario: &Option<std::path::PathBuf>,
+    command: &[String],
+    limit: Option<u64>,
+    request: Option<u64>,
+    timeout: &Option<String>,
+) -> Result<scenario::Plan, Failure> {
+    match (scenario, command.is_empty()) {
+        (Some(path), true) => scenario::load(path).map_err(|e| Failure::input(e.to_string())),
         (None, false) => {
-            let timeout = args
-                .timeout
+            let timeout = timeout
                 .as_deref()
                 .map(|t| {
                     units::parse_duration(t).map_err(|e| Failure::input(format!("--timeout: {e}")))
                 })
                 .transpose()?
                 .unwrap_or(scenario::DEFAULT_POD_TIMEOUT);
-            let limit = parse_opt_bytes("--limit", &args.limit)?;
-            let request = parse_opt_bytes("--request", &args.request)?;
-            scenario::command_plan(args.command.clone(), limit, request, timeout)
-                .map_err(Failure::input)?
+            scenario::command_plan(command.to_vec(), limit, request, timeout)
+                .map_err(Failure::input)
         }
-        (Some(_), false) => {
-            return Err(Failure::input(
-                "give a scenario file or a command after --, not both",
-            ));
-        }
-        (None, true) => {
-            return Err(Failure::input(
-                "nothing to run: give a scenario file or a command after -- (see oomsim run --help)",
-            ));
-        }
-    };
+        (Some(_), false) => Err(Failure::input(
+            "give a scenario file or a command after --, not both",
+        )),
+        (None, true) => Err(Failure::input(
+            "nothing to do: give a scenario file or a command after -- (see --help)",
+        )),
+    }
+}
+
+fn run_command(args: RunArgs) -> Result<u8, Failure> {
+    if args.scenario.is_some()
+        && (args.limit.is_some() || args.request.is_some() || args.timeout.is_some())
+    {
+        return Err(Failure::input(
+            "--limit, --request and --timeout apply to a command run (`-- CMD`), not a scenario file",
+        ));
+    }
+    let limit = parse_opt_bytes("--limit", &args.limit)?;
+    let request = parse_opt_bytes("--request", &args.request)?;
+    let plan = plan_from_args(&args.scenario, &args.command, limit, request, &args.timeout)?;
     let out_dir = args
         .out
         .clone()
@@ -168,16 +180,93 @@ fn run_command(args: RunArgs) -> Result<u8, Failure> {
         print!("{}", report::text::describe(&report));
         println!("Report:       {}", report_path.display());
     }
-    if let Some(sig) = signals::caught() {
+    if let Some(code) = interrupted() {
+        return Ok(code);
+    }
+    if let Some(spec) = &plan.search {
         eprintln!(
-            "oomsim: interrupted by {}: children killed, cgroups removed",
-            run::signal_name(sig)
+            "oomsim: searching the smallest safe limit for pod {}",
+            spec.pod
         );
-        return Ok(128u8.saturating_add(sig as u8));
+        let result = search::search(&plan, spec, &out_dir)?;
+        print!("\n{}", search::describe(&result));
+        println!(
+            "Search:       {}",
+            out_dir.join(search::SEARCH_FILE).display()
+        );
+        if let Some(code) = interrupted() {
+            return Ok(code);
+        }
     }
     Ok(if report.ok {
         exit::OK
     } else {
         exit::EXPECTATION_FAILED
     })
+}
+
+/// After Ctrl-C or SIGTERM: say what was cleaned up, exit 128 + signal.
+fn interrupted() -> Option<u8> {
+    let sig = signals::caught()?;
+    eprintln!(
+        "oomsim: interrupted by {}: children killed, cgroups removed",
+        run::signal_name(sig)
+    );
+    Some(128u8.saturating_add(sig as u8))
+}
+
+fn search_command(args: SearchArgs) -> Result<u8, Failure> {
+    let range = args
+        .range
+        .as_deref()
+        .map(|r| units::parse_range(r).map_err(|e| Failure::input(format!("--range: {e}"))))
+        .transpose()?;
+    let precision = parse_opt_bytes("--precision", &args.precision)?;
+    if args.repeat == Some(0) {
+        return Err(Failure::input("--repeat: must be at least 1"));
+    }
+    let plan = plan_from_args(
+        &args.scenario,
+        &args.command,
+        range.map(|r| r.1),
+        None,
+        &args.timeout,
+    )?;
+    let base = plan.search.clone();
+    let pod = match (&args.pod, &base, plan.pods.as_slice()) {
+        (Some(p), _, _) => p.clone(),
+        (None, Some(s), _) => s.pod.clone(),
+        (None, None, [only]) => only.name.clone(),
+        (None, None, _) => {
+            return Err(Failure::input(
+                "--pod: the scenario has several pods; name one",
+            ));
+        }
+    };
+    if !plan.pods.iter().any(|p| p.name == pod) {
+        return Err(Failure::input(format!(
+            "--pod: no pod named {pod:?} in the scenario"
+        )));
+    }
+    let spec = scenario::SearchSpec {
+        pod,
+        range: range.or(base.as_ref().and_then(|s| s.range)),
+        precision_bytes: precision.or(base.as_ref().and_then(|s| s.precision_bytes)),
+        repeat: args
+            .repeat
+            .or(base.as_ref().map(|s| s.repeat))
+            .unwrap_or(scenario::DEFAULT_SEARCH_REPEAT),
+    };
+    let out_dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| scenario::default_out_dir(&plan));
+    run::preflight(&plan)?;
+    let result = search::search(&plan, &spec, &out_dir)?;
+    print!("{}", search::describe(&result));
+    println!(
+        "Search:       {}",
+        out_dir.join(search::SEARCH_FILE).display()
+    );
+    Ok(interrupted().unwrap_or(exit::OK))
 }

@@ -144,6 +144,7 @@ pub fn run(
             counter,
             counter_key,
             kernel_name: group.kernel_name(),
+            clock: clock.clone(),
         });
         sampled.push(SampledPod {
             usage: group.usage()?,
@@ -371,6 +372,7 @@ fn run_pod(
         Ok(mut child) => {
             let pid = child.id() as i32;
             end.pid = Some(pid);
+            clock.set_pid(pid);
             signals::register(pid);
             let waited = wait_with_timeout(&mut child, pod.timeout());
             signals::unregister(pid);

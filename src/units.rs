@@ -131,6 +131,21 @@ fn suffix_exponents(suffix: &str) -> Option<(u32, i32)> {
     exp.parse::<i32>().ok().map(|e| (0, e))
 }
 
+/// Parse `LO..HI` (two memory quantities, LO < HI).
+pub fn parse_range(text: &str) -> Result<(u64, u64), String> {
+    let (lo, hi) = text
+        .split_once("..")
+        .ok_or_else(|| format!("{text:?} is not a range (write LO..HI, e.g. 64Mi..2Gi)"))?;
+    let lo = parse_bytes(lo).map_err(|e| e.to_string())?;
+    let hi = parse_bytes(hi).map_err(|e| e.to_string())?;
+    if lo >= hi || lo == 0 {
+        return Err(format!(
+            "{text:?}: the low end must be above zero and below the high end"
+        ));
+    }
+    Ok((lo, hi))
+}
+
 /// Parse a Go-style duration: a sequence of decimal numbers with units.
 pub fn parse_duration(text: &str) -> Result<Duration, UnitError> {
     let s = text.trim();
@@ -257,6 +272,15 @@ mod tests {
         assert!(matches!(parse_bytes("1K"), Err(UnitError::Suffix { .. })));
         assert!(matches!(parse_bytes("1 Mi"), Err(UnitError::Suffix { .. })));
         assert_eq!(parse_bytes(""), Err(UnitError::Empty));
+    }
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range("64Mi..1Gi").unwrap(), (64 << 20, 1 << 30));
+        assert!(parse_range("1Gi..64Mi").is_err());
+        assert!(parse_range("0..64Mi").is_err());
+        assert!(parse_range("64Mi").is_err());
+        assert!(parse_range("64Qi..1Gi").unwrap_err().contains("Qi"));
     }
 
     #[test]

@@ -451,7 +451,10 @@ pub fn new_run_id() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or_default();
-    format!("{}-{:x}", std::process::id(), nanos & 0xffff_ffff_ffff)
+    // Runs in one process (parallel search trials) differ by a counter.
+    static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{}-{:x}{n:x}", std::process::id(), nanos & 0xffff_ffff_ffff)
 }
 
 /// Remove runs whose owner process is gone (killed with SIGKILL, say).

@@ -8,6 +8,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use crate::monitor::clock::monotonic_ns;
@@ -66,15 +67,18 @@ pub fn parse_killed(message: &str) -> Option<(i32, String)> {
 #[derive(Debug)]
 pub struct KmsgReader {
     file: File,
-    /// Offset to add to a kernel timestamp (ns) to get CLOCK_MONOTONIC (ns).
-    pub offset_ns: i64,
+    /// Offset to add to a kernel timestamp (ns) to get CLOCK_MONOTONIC (ns);
+    /// None when the marker never showed (the kernel rate-limits /dev/kmsg writes).
+    pub offset_ns: Option<i64>,
     pending_oom_kill: Option<String>,
     buf: Vec<u8>,
 }
 
 impl KmsgReader {
-    /// Open at the end of the log and calibrate the clock with a marker record.
+    /// Open at the end of the log; calibrate the clock with a marker record
+    /// once per process (the kernel allows ten /dev/kmsg writes per 5 s).
     pub fn open(run_id: &str) -> std::io::Result<KmsgReader> {
+        static OFFSET: OnceLock<Option<i64>> = OnceLock::new();
         let mut file = OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
@@ -82,11 +86,17 @@ impl KmsgReader {
         file.seek(SeekFrom::End(0))?;
         let mut reader = KmsgReader {
             file,
-            offset_ns: 0,
+            offset_ns: None,
             pending_oom_kill: None,
             buf: vec![0; 8192],
         };
-        reader.offset_ns = reader.calibrate(run_id)?;
+        reader.offset_ns = *OFFSET.get_or_init(|| match reader.calibrate(run_id) {
+            Ok(offset) => Some(offset),
+            Err(e) => {
+                eprintln!("oomsim: warning: cannot calibrate the kernel log's clock ({e}); detection latency will be missing");
+                None
+            }
+        });
         Ok(reader)
     }
 
@@ -210,7 +220,7 @@ mod tests {
     fn pairs_context_with_kill_line() {
         let mut reader = KmsgReader {
             file: File::open("/dev/null").unwrap(),
-            offset_ns: 0,
+            offset_ns: None,
             pending_oom_kill: None,
             buf: vec![],
         };

@@ -3,7 +3,7 @@
 //! the cost), four times as often when a pod nears its limit.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -24,6 +24,7 @@ pub struct Sample {
 pub struct PodClock {
     start_ns: AtomicU64,
     ended: AtomicBool,
+    pid: AtomicI32,
 }
 
 impl PodClock {
@@ -31,6 +32,14 @@ impl PodClock {
         let now = monotonic_ns();
         self.start_ns.store(now, Ordering::Release);
         now
+    }
+
+    pub fn set_pid(&self, pid: i32) {
+        self.pid.store(pid, Ordering::Release);
+    }
+
+    pub fn pid(&self) -> Option<i32> {
+        Some(self.pid.load(Ordering::Acquire)).filter(|p| *p != 0)
     }
 
     pub fn end(&self) {

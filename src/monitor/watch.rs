@@ -11,6 +11,8 @@ use crate::cgroup::{Notifier, OpenFile};
 use crate::monitor::StopSignal;
 use crate::monitor::clock::{monotonic_ns, thread_cpu_s};
 use crate::monitor::kmsg::{Kill, KmsgReader};
+use crate::monitor::sampler::PodClock;
+use std::sync::Arc;
 
 /// What the watcher needs of one pod.
 #[derive(Debug)]
@@ -20,6 +22,9 @@ pub struct WatchedPod {
     pub counter_key: &'static str,
     /// The cgroup as the kernel log names it (`task_memcg=`).
     pub kernel_name: String,
+    /// The pod's main pid, to match a kill line that came without its context
+    /// (the kernel rate-limits the `oom-kill:` header, not the kill line).
+    pub clock: Arc<PodClock>,
 }
 
 /// A rise of a pod's oom_kill counter, as seen by the watcher.
@@ -79,7 +84,7 @@ fn watch(mut pods: Vec<WatchedPod>, mut kmsg: Option<KmsgReader>, stop: StopSign
     let mut seen = Observed {
         rises: vec![Vec::new(); pods.len()],
         kills: vec![Vec::new(); pods.len()],
-        kmsg_offset_ns: kmsg.as_ref().map(|k| k.offset_ns),
+        kmsg_offset_ns: kmsg.as_ref().and_then(|k| k.offset_ns),
         errors: Vec::new(),
         cpu_s: 0.0,
     };
@@ -156,9 +161,12 @@ fn watch(mut pods: Vec<WatchedPod>, mut kmsg: Option<KmsgReader>, stop: StopSign
             match k.kills() {
                 Ok(kills) => {
                     for kill in kills {
-                        if let Some(i) = pods.iter().position(|p| {
-                            kill.task_memcg.as_deref() == Some(p.kernel_name.as_str())
-                        }) {
+                        if let Some(i) =
+                            pods.iter().position(|p| match kill.task_memcg.as_deref() {
+                                Some(memcg) => memcg == p.kernel_name,
+                                None => p.clock.pid() == Some(kill.pid),
+                            })
+                        {
                             seen.kills[i].push(kill);
                         }
                     }

@@ -12,8 +12,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_saphyr::{Location, Spanned};
 
+use crate::sizing::{BUILTIN_VARS, Expr};
 use crate::units::{self, UnitError};
-use raw::{RawExpect, RawPod, RawResourceList, RawScenario, RawWorkload, Text};
+use raw::{RawExpect, RawPod, RawResourceList, RawScenario, RawSearch, RawWorkload, Text};
 
 /// Default sampling rate of each pod's memory usage.
 pub const DEFAULT_SAMPLING_HZ: u32 = 100;
@@ -124,12 +125,28 @@ pub struct PodPlan {
     pub limit_field: String,
 }
 
+/// A limit search asked for in the scenario (or on the command line).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SearchSpec {
+    pub pod: String,
+    pub range: Option<(u64, u64)>,
+    pub precision_bytes: Option<u64>,
+    pub repeat: u32,
+}
+
+/// Default trials at the answer before it is called safe.
+pub const DEFAULT_SEARCH_REPEAT: u32 = 3;
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Plan {
     pub name: String,
     pub description: Option<String>,
     pub sampling_hz: u32,
     pub pods: Vec<PodPlan>,
+    pub vars: Vec<(String, f64)>,
+    #[serde(skip)]
+    pub formulas: Vec<(String, Expr)>,
+    pub search: Option<SearchSpec>,
 }
 
 impl PodPlan {
@@ -238,6 +255,9 @@ pub fn single_pod_plan(
         name: name.to_string(),
         description: None,
         sampling_hz: DEFAULT_SAMPLING_HZ,
+        vars: vec![],
+        formulas: vec![],
+        search: None,
         pods: vec![PodPlan {
             qos: qos_class(request, limit, None, None),
             name: name.to_string(),
@@ -370,11 +390,64 @@ impl Checker<'_> {
             }
             pods.push(plan);
         }
+        let mut vars = Vec::new();
+        for (k, v) in raw.vars.iter().flatten() {
+            let milli = self.unit(v, &format!("vars.{k}"), |s| {
+                units::parse_quantity_scaled(s, 3)
+            })?;
+            vars.push((k.clone(), milli as f64 / 1000.0));
+        }
+        let mut known: Vec<&str> = BUILTIN_VARS.to_vec();
+        known.extend(vars.iter().map(|(k, _)| k.as_str()));
+        let mut formulas = Vec::new();
+        for (k, v) in raw.formulas.iter().flatten() {
+            let expr = Expr::parse(&v.value, &known)
+                .map_err(|e| self.err(&v.referenced, &format!("formulas.{k}"), e))?;
+            formulas.push((k.clone(), expr));
+        }
+        let search = raw
+            .search
+            .as_ref()
+            .map(|s| self.search(s, &pods))
+            .transpose()?;
         Ok(Plan {
             name,
             description: raw.description,
             sampling_hz,
             pods,
+            vars,
+            formulas,
+            search,
+        })
+    }
+
+    fn search(&self, s: &RawSearch, pods: &[PodPlan]) -> Result<SearchSpec, ScenarioError> {
+        if !pods.iter().any(|p| p.name == s.pod.value) {
+            return Err(self.err(
+                &s.pod.referenced,
+                "search.pod",
+                format!("no pod named {:?}", s.pod.value),
+            ));
+        }
+        let range = s
+            .range
+            .as_ref()
+            .map(|r| {
+                units::parse_range(&r.value).map_err(|e| self.err(&r.referenced, "search.range", e))
+            })
+            .transpose()?;
+        let repeat = match &s.repeat {
+            Some(r) if r.value == 0 => {
+                return Err(self.err(&r.referenced, "search.repeat", "must be at least 1"));
+            }
+            Some(r) => r.value,
+            None => DEFAULT_SEARCH_REPEAT,
+        };
+        Ok(SearchSpec {
+            pod: s.pod.value.clone(),
+            range,
+            precision_bytes: self.bytes(&s.precision, "search.precision")?,
+            repeat,
         })
     }
 
@@ -759,6 +832,33 @@ mod tests {
             e.contains("requests.memory") && e.contains("less than or equal"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn vars_formulas_and_search() {
+        let y = format!(
+            "{LEAK}vars: {{model: 14Gi}}\nformulas: {{mine: \"model * 1.5 + 4Gi\"}}\nsearch: {{pod: app, range: 64Mi..1Gi, repeat: 2}}\n"
+        );
+        let plan = check(&y).unwrap();
+        assert_eq!(
+            plan.vars,
+            vec![("model".to_string(), 14.0 * (1u64 << 30) as f64)]
+        );
+        assert_eq!(plan.formulas[0].0, "mine");
+        let s = plan.search.unwrap();
+        assert_eq!(
+            (s.pod.as_str(), s.range, s.repeat),
+            ("app", Some((64 << 20, 1 << 30)), 2)
+        );
+        let e = check(&y.replace("model * 1.5", "modle * 1.5")).unwrap_err();
+        assert!(
+            e.contains(":11: formulas.mine: unknown name \"modle\""),
+            "{e}"
+        );
+        let e = check(&y.replace("pod: app", "pod: ap")).unwrap_err();
+        assert!(e.contains("search.pod"), "{e}");
+        let e = check(&y.replace("64Mi..1Gi", "1Gi..64Mi")).unwrap_err();
+        assert!(e.contains("search.range"), "{e}");
     }
 
     #[test]

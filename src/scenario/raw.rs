@@ -15,7 +15,22 @@ pub struct RawScenario {
     pub name: Text,
     pub description: Option<String>,
     pub sampling: Option<RawSampling>,
+    /// Named quantities for formulas (`model: 14Gi`, `jvm_heap: 1Gi`).
+    pub vars: Option<BTreeMap<String, Text>>,
+    /// The user's sizing formulas (`mine: "model * 1.5 + 4Gi"`).
+    pub formulas: Option<BTreeMap<String, Text>>,
+    /// Search the smallest safe limit of one pod after the run.
+    pub search: Option<RawSearch>,
     pub pods: Spanned<Vec<RawPod>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSearch {
+    pub pod: Text,
+    pub range: Option<Text>,
+    pub precision: Option<Text>,
+    pub repeat: Option<Spanned<u32>>,
 }
 
 #[derive(Debug, Deserialize)]

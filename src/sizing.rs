@@ -1,0 +1,425 @@
+//! Sizing formulas, checked against the smallest safe limit a search measured:
+//! the built-in rules people size pods with, and the user's own as
+//! expressions over named quantities (`model * 1.5 + 4Gi`).
+
+use serde::{Deserialize, Serialize};
+
+use crate::units;
+
+/// Names a user formula may use besides the scenario's `vars`.
+pub const BUILTIN_VARS: [&str; 4] = ["peak", "p90", "min_safe", "oom_limit"];
+
+/// What a formula's recommendation says against the measured minimum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Fit {
+    /// Below the measured minimum: it would be OOMKilled.
+    Unsafe,
+    /// Less than 10% over.
+    Tight,
+    Fine,
+    /// More than 50% over.
+    Wasteful,
+}
+
+impl Fit {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Fit::Unsafe => "unsafe",
+            Fit::Tight => "tight",
+            Fit::Fine => "fine",
+            Fit::Wasteful => "wasteful",
+        }
+    }
+}
+
+pub fn fit(recommended: f64, min_safe: f64) -> Fit {
+    let margin = recommended / min_safe - 1.0;
+    if recommended < min_safe {
+        Fit::Unsafe
+    } else if margin < 0.10 {
+        Fit::Tight
+    } else if margin <= 0.50 {
+        Fit::Fine
+    } else {
+        Fit::Wasteful
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FormulaCheck {
+    pub name: String,
+    pub rule: String,
+    pub recommended_bytes: u64,
+    /// recommended / measured minimum - 1.
+    pub margin: f64,
+    pub fit: Fit,
+}
+
+/// What the formulas are computed from.
+#[derive(Debug, Clone, Default)]
+pub struct Inputs {
+    pub min_safe_bytes: u64,
+    /// Largest peak of a surviving trial.
+    pub peak_bytes: u64,
+    /// 90th percentile of usage samples in surviving trials (VPA's target percentile).
+    pub p90_bytes: u64,
+    /// Largest limit that was OOMKilled, if any was.
+    pub oom_limit_bytes: Option<u64>,
+    /// The scenario's named quantities.
+    pub vars: Vec<(String, f64)>,
+    /// The scenario's own formulas.
+    pub user: Vec<(String, Expr)>,
+}
+
+impl Inputs {
+    fn var(&self, name: &str) -> Option<f64> {
+        match name {
+            "peak" => Some(self.peak_bytes as f64),
+            "p90" => Some(self.p90_bytes as f64),
+            "min_safe" => Some(self.min_safe_bytes as f64),
+            "oom_limit" => self.oom_limit_bytes.map(|b| b as f64),
+            _ => self.vars.iter().find(|(n, _)| n == name).map(|(_, v)| *v),
+        }
+    }
+}
+
+const MI: f64 = 1024.0 * 1024.0;
+const GI: f64 = 1024.0 * MI;
+
+/// Every built-in rule that applies, then the user's, each checked.
+pub fn check_all(inp: &Inputs) -> Vec<FormulaCheck> {
+    let peak = inp.peak_bytes as f64;
+    let mut rules: Vec<(String, String, f64)> = Vec::new();
+    let mut add = |name: &str, rule: &str, v: f64| rules.push((name.into(), rule.into(), v));
+    if let Some(model) = inp.var("model") {
+        add(
+            "dual-residency",
+            "model x 1.5 + 4Gi",
+            model * 1.5 + 4.0 * GI,
+        );
+    }
+    add("peak+30%", "peak x 1.3", peak * 1.3);
+    add("peak+50%", "peak x 1.5", peak * 1.5);
+    add(
+        "vpa-target",
+        "P90 of usage x 1.15 (VPA recommender)",
+        inp.p90_bytes as f64 * 1.15,
+    );
+    add(
+        "vpa-oom-bump",
+        "max(peak + 100Mi, peak x 1.2) (VPA after an OOM)",
+        (peak + 100.0 * MI).max(peak * 1.2),
+    );
+    add(
+        "krr-simple",
+        "peak x 1.15 (Robusta KRR simple)",
+        peak * 1.15,
+    );
+    if let Some(oom) = inp.oom_limit_bytes {
+        add(
+            "krr-simple-oom",
+            "OOMKilled limit x 1.25 (KRR with OOM data)",
+            oom as f64 * 1.25,
+        );
+    }
+    if let Some(heap) = inp.var("jvm_heap") {
+        add(
+            "jvm-heap-70%",
+            "jvm_heap / 0.70 (heap at 70% of the limit)",
+            heap / 0.70,
+        );
+        add(
+            "jvm-heap-60%",
+            "jvm_heap / 0.60 (heap at 60% of the limit)",
+            heap / 0.60,
+        );
+    }
+    if let Some(gml) = inp.var("gomemlimit") {
+        add("gomemlimit-90%", "GOMEMLIMIT / 0.90", gml / 0.90);
+        add("gomemlimit-80%", "GOMEMLIMIT / 0.80", gml / 0.80);
+    }
+    add(
+        "alert-at-90%",
+        "peak / 0.90 (peak stays under a 90% alert)",
+        peak / 0.90,
+    );
+    add(
+        "alert-at-85%",
+        "peak / 0.85 (peak stays under an 85% alert)",
+        peak / 0.85,
+    );
+    for (name, expr) in &inp.user {
+        if let Ok(v) = expr.eval(&|n| inp.var(n)) {
+            add(name, &expr.source, v);
+        }
+    }
+    let min_safe = inp.min_safe_bytes.max(1) as f64;
+    rules
+        .into_iter()
+        .map(|(name, rule, v)| FormulaCheck {
+            name,
+            rule,
+            recommended_bytes: v.max(0.0).round() as u64,
+            margin: v / min_safe - 1.0,
+            fit: fit(v, min_safe),
+        })
+        .collect()
+}
+
+/// A parsed user formula.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expr {
+    pub source: String,
+    node: Node,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Node {
+    Num(f64),
+    Var(String),
+    Neg(Box<Node>),
+    Bin(char, Box<Node>, Box<Node>),
+}
+
+impl Expr {
+    /// Parse; every identifier must be one of `known`.
+    pub fn parse(source: &str, known: &[&str]) -> Result<Expr, String> {
+        let tokens = tokenize(source)?;
+        let mut p = Parser { tokens, pos: 0 };
+        let node = p.expr()?;
+        if let Some(t) = p.tokens.get(p.pos) {
+            return Err(format!("unexpected {t:?} in {source:?}"));
+        }
+        let mut vars = Vec::new();
+        collect_vars(&node, &mut vars);
+        if let Some(v) = vars.iter().find(|v| !known.contains(&v.as_str())) {
+            return Err(format!(
+                "unknown name {v:?} in {source:?} (known: {})",
+                known.join(", ")
+            ));
+        }
+        Ok(Expr {
+            source: source.to_string(),
+            node,
+        })
+    }
+
+    pub fn eval(&self, var: &dyn Fn(&str) -> Option<f64>) -> Result<f64, String> {
+        eval(&self.node, var)
+    }
+}
+
+fn collect_vars(n: &Node, out: &mut Vec<String>) {
+    match n {
+        Node::Num(_) => {}
+        Node::Var(v) => out.push(v.clone()),
+        Node::Neg(a) => collect_vars(a, out),
+        Node::Bin(_, a, b) => {
+            collect_vars(a, out);
+            collect_vars(b, out);
+        }
+    }
+}
+
+fn eval(n: &Node, var: &dyn Fn(&str) -> Option<f64>) -> Result<f64, String> {
+    Ok(match n {
+        Node::Num(v) => *v,
+        Node::Var(name) => var(name).ok_or_else(|| format!("{name} has no value in this run"))?,
+        Node::Neg(a) => -eval(a, var)?,
+        Node::Bin(op, a, b) => {
+            let (a, b) = (eval(a, var)?, eval(b, var)?);
+            match op {
+                '+' => a + b,
+                '-' => a - b,
+                '*' => a * b,
+                _ if b == 0.0 => return Err("division by zero".into()),
+                _ => a / b,
+            }
+        }
+    })
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Token {
+    Num(f64),
+    Ident(String),
+    Op(char),
+}
+
+fn tokenize(s: &str) -> Result<Vec<Token>, String> {
+    let mut out = Vec::new();
+    let chars: Vec<char> = s.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c.is_whitespace() {
+            i += 1;
+        } else if "+-*/()".contains(c) {
+            out.push(Token::Op(c));
+            i += 1;
+        } else if c.is_ascii_digit() || c == '.' {
+            let start = i;
+            while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '.') {
+                i += 1;
+            }
+            let text: String = chars[start..i].iter().collect();
+            // Milli precision keeps factors like 1.5 exact and quantities like 14Gi in range.
+            let milli = units::parse_quantity_scaled(&text, 3).map_err(|e| e.to_string())?;
+            out.push(Token::Num(milli as f64 / 1000.0));
+        } else if c.is_ascii_alphabetic() || c == '_' {
+            let start = i;
+            while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '_') {
+                i += 1;
+            }
+            out.push(Token::Ident(chars[start..i].iter().collect()));
+        } else {
+            return Err(format!("unexpected {c:?} in {s:?}"));
+        }
+    }
+    Ok(out)
+}
+
+struct Parser {
+    tokens: Vec<Token>,
+    pos: usize,
+}
+
+impl Parser {
+    fn peek_op(&self) -> Option<char> {
+        match self.tokens.get(self.pos) {
+            Some(Token::Op(c)) => Some(*c),
+            _ => None,
+        }
+    }
+
+    fn binary(
+        &mut self,
+        ops: &str,
+        next: fn(&mut Parser) -> Result<Node, String>,
+    ) -> Result<Node, String> {
+        let mut left = next(self)?;
+        while let Some(op) = self.peek_op().filter(|o| ops.contains(*o)) {
+            self.pos += 1;
+            left = Node::Bin(op, Box::new(left), Box::new(next(self)?));
+        }
+        Ok(left)
+    }
+
+    fn expr(&mut self) -> Result<Node, String> {
+        self.binary("+-", Parser::term)
+    }
+
+    fn term(&mut self) -> Result<Node, String> {
+        self.binary("*/", Parser::factor)
+    }
+
+    fn factor(&mut self) -> Result<Node, String> {
+        let t = self
+            .tokens
+            .get(self.pos)
+            .cloned()
+            .ok_or("the expression ends too early")?;
+        self.pos += 1;
+        match t {
+            Token::Num(v) => Ok(Node::Num(v)),
+            Token::Ident(name) => Ok(Node::Var(name)),
+            Token::Op('-') => Ok(Node::Neg(Box::new(self.factor()?))),
+            Token::Op('(') => {
+                let inner = self.expr()?;
+                match self.tokens.get(self.pos) {
+                    Some(Token::Op(')')) => {
+                        self.pos += 1;
+                        Ok(inner)
+                    }
+                    _ => Err("missing ')'".into()),
+                }
+            }
+            Token::Op(c) => Err(format!("unexpected {c:?}")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inputs() -> Inputs {
+        Inputs {
+            min_safe_bytes: 1000 << 20,
+            peak_bytes: 900 << 20,
+            p90_bytes: 800 << 20,
+            oom_limit_bytes: Some(990 << 20),
+            vars: vec![("model".into(), 14.0 * GI)],
+            user: vec![],
+        }
+    }
+
+    fn get<'a>(c: &'a [FormulaCheck], name: &str) -> &'a FormulaCheck {
+        c.iter().find(|f| f.name == name).unwrap()
+    }
+
+    #[test]
+    fn builtin_rules_by_hand() {
+        let c = check_all(&inputs());
+        // 14Gi x 1.5 + 4Gi = 25Gi.
+        assert_eq!(get(&c, "dual-residency").recommended_bytes, 25 << 30);
+        assert_eq!(get(&c, "dual-residency").fit, Fit::Wasteful);
+        // 900Mi x 1.3 = 1170Mi: 17% over 1000Mi.
+        assert_eq!(get(&c, "peak+30%").recommended_bytes, 1170 << 20);
+        assert!((get(&c, "peak+30%").margin - 0.17).abs() < 1e-9);
+        assert_eq!(get(&c, "peak+30%").fit, Fit::Fine);
+        // 800Mi x 1.15 = 920Mi < 1000Mi: unsafe.
+        assert_eq!(get(&c, "vpa-target").recommended_bytes, 920 << 20);
+        assert_eq!(get(&c, "vpa-target").fit, Fit::Unsafe);
+        // max(900+100, 900x1.2=1080) = 1080Mi.
+        assert_eq!(get(&c, "vpa-oom-bump").recommended_bytes, 1080 << 20);
+        // 900 x 1.15 = 1035Mi: 3.5% over: tight.
+        assert_eq!(get(&c, "krr-simple").fit, Fit::Tight);
+        // 990 x 1.25 = 1237.5Mi.
+        assert_eq!(
+            get(&c, "krr-simple-oom").recommended_bytes,
+            (1237.5 * MI) as u64
+        );
+        assert!(
+            c.iter().all(|f| !f.name.starts_with("jvm")),
+            "no runtime configured"
+        );
+    }
+
+    #[test]
+    fn runtime_rules_when_configured() {
+        let mut i = inputs();
+        i.vars.push(("jvm_heap".into(), 700.0 * MI));
+        let c = check_all(&i);
+        assert_eq!(get(&c, "jvm-heap-70%").recommended_bytes, 1000 << 20);
+        assert_eq!(get(&c, "jvm-heap-70%").fit, Fit::Tight);
+    }
+
+    #[test]
+    fn user_expressions() {
+        let known = ["model", "peak"];
+        let e = Expr::parse("model * 1.5 + 4Gi", &known).unwrap();
+        assert_eq!(
+            e.eval(&|n| (n == "model").then_some(14.0 * GI)).unwrap(),
+            25.0 * GI
+        );
+        let e = Expr::parse("(peak + 100Mi) * 2 - -1", &known).unwrap();
+        assert_eq!(e.eval(&|_| Some(0.0)).unwrap(), 200.0 * MI + 1.0);
+        assert!(
+            Expr::parse("modle * 2", &known)
+                .unwrap_err()
+                .contains("unknown name \"modle\"")
+        );
+        assert!(Expr::parse("model * ", &known).is_err());
+        assert!(Expr::parse("(model", &known).is_err());
+        assert!(Expr::parse("model $ 2", &known).is_err());
+        assert!(Expr::parse("12Qi", &known).is_err());
+        let mut i = inputs();
+        i.user.push((
+            "mine".into(),
+            Expr::parse("peak * 2", &BUILTIN_VARS).unwrap(),
+        ));
+        assert_eq!(get(&check_all(&i), "mine").recommended_bytes, 1800 << 20);
+    }
+}
