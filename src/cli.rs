@@ -25,6 +25,27 @@ pub enum Cmd {
     Run(RunArgs),
     /// Find the smallest memory limit at which a pod survives, by real runs.
     Search(SearchArgs),
+    /// Redraw the plots of a saved report.json or search.json.
+    Plot {
+        file: PathBuf,
+        /// Where the charts go (default: beside the file).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Compare a run with a baseline; exit 1 on a regression (for CI).
+    Compare {
+        baseline: PathBuf,
+        current: PathBuf,
+        /// How much the smallest safe limit may grow (5% or 0.05).
+        #[arg(long, default_value = "5%")]
+        tolerance: String,
+        /// Write JUnit XML here.
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
+        /// Draw a side-by-side chart here (FILE.png and FILE.svg).
+        #[arg(long, value_name = "FILE")]
+        plot: Option<PathBuf>,
+    },
     /// Check a scenario file without running it.
     Validate { scenario: PathBuf },
     /// Measure oomsim itself: fill rate, OOM detection latency, sampler cost.

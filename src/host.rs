@@ -9,7 +9,7 @@ use crate::units::fmt_human;
 /// Memory oomsim leaves to the host beyond any run: the larger of this and 5% of RAM.
 pub const HOST_RESERVE_BYTES: u64 = 512 << 20;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct HostInfo {
     pub kernel: String,
     pub cgroup_version: Version,

@@ -4,6 +4,7 @@
 mod bench;
 mod cgroup;
 mod cli;
+mod compare;
 mod host;
 mod monitor;
 mod report;
@@ -65,6 +66,14 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Cmd::Workload { spec } => return workload_child(&spec),
         Cmd::Validate { scenario } => validate(&scenario),
+        Cmd::Plot { file, out } => plot(&file, out),
+        Cmd::Compare {
+            baseline,
+            current,
+            tolerance,
+            junit,
+            plot,
+        } => compare_command(&baseline, &current, &tolerance, junit, plot),
         Cmd::Run(args) => {
             signals::install();
             run_command(args)
@@ -117,6 +126,64 @@ fn validate(path: &std::path::Path) -> Result<u8, Failure> {
         );
     }
     Ok(exit::OK)
+}
+
+fn plot(file: &std::path::Path, out: Option<std::path::PathBuf>) -> Result<u8, Failure> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| Failure::input(format!("{}: {e}", file.display())))?;
+    let dir = out.unwrap_or_else(|| {
+        file.parent()
+            .unwrap_or(std::path::Path::new("."))
+            .to_path_buf()
+    });
+    std::fs::create_dir_all(&dir).map_err(|e| Failure::input(format!("{}: {e}", dir.display())))?;
+    let drawn = if let Ok(r) = serde_json::from_str::<search::SearchResult>(&text) {
+        report::plot::search(&r, &dir)
+    } else {
+        let r: report::Report = serde_json::from_str(&text).map_err(|e| {
+            Failure::input(format!(
+                "{}: neither an oomsim report.json nor a search.json: {e}",
+                file.display()
+            ))
+        })?;
+        report::plot::timeline(&r, &dir)
+    }
+    .map_err(|e| Failure {
+        code: exit::INTERNAL,
+        message: format!("plot: {e}"),
+    })?;
+    for f in drawn {
+        println!("{}", f.display());
+    }
+    Ok(exit::OK)
+}
+
+fn compare_command(
+    baseline: &std::path::Path,
+    current: &std::path::Path,
+    tolerance: &str,
+    junit: Option<std::path::PathBuf>,
+    plot: Option<std::path::PathBuf>,
+) -> Result<u8, Failure> {
+    let tolerance = compare::parse_tolerance(tolerance)
+        .map_err(|e| Failure::input(format!("--tolerance: {e}")))?;
+    let rows = compare::compare(baseline, current, tolerance).map_err(Failure::input)?;
+    print!("{}", compare::markdown(&rows));
+    if let Some(path) = junit {
+        report::write_atomic(&path, compare::junit(&rows).as_bytes())
+            .map_err(|e| Failure::input(format!("--junit {}: {e}", path.display())))?;
+    }
+    if let Some(stem) = plot {
+        report::plot::compare(&rows, &stem).map_err(|e| Failure {
+            code: exit::INTERNAL,
+            message: format!("plot: {e}"),
+        })?;
+    }
+    Ok(if rows.iter().any(|r| r.regression) {
+        exit::EXPECTATION_FAILED
+    } else {
+        exit::OK
+    })
 }
 
 fn parse_opt_bytes(flag: &str, value: &Option<String>) -> Result<Option<u64>, Failure> {
@@ -173,6 +240,9 @@ fn run_command(args: RunArgs) -> Result<u8, Failure> {
         .unwrap_or_else(|| scenario::default_out_dir(&plan));
     let pre = run::preflight(&plan)?;
     let report = run::run(&plan, pre, &out_dir, true)?;
+    if let Err(e) = report::plot::timeline(&report, &out_dir) {
+        eprintln!("oomsim: warning: timeline plot not drawn: {e}");
+    }
     let report_path = out_dir.join(report::REPORT_FILE);
     if args.quiet {
         println!("{}", report_path.display());

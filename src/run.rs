@@ -225,6 +225,7 @@ pub fn run(
         pods,
     };
     report::write_json(&out_dir.join(report::REPORT_FILE), &report)?;
+
     cleanup?;
     Ok(report)
 }

@@ -7,7 +7,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::monitor::sampler::Sample;
 use crate::report::{self, Report};
@@ -25,7 +25,7 @@ const MAX_PARALLEL: usize = 4;
 /// Limits tried are rounded up to this.
 const STEP: u64 = 1 << 20;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Trial {
     pub limit_bytes: u64,
     pub survived: bool,
@@ -38,7 +38,7 @@ pub struct Trial {
     pub report: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LimitStats {
     pub limit_bytes: u64,
     pub trials: u32,
@@ -46,7 +46,7 @@ pub struct LimitStats {
     pub survival_rate: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SearchResult {
     pub scenario: String,
     pub pod: String,
@@ -357,6 +357,9 @@ pub fn search(plan: &Plan, spec: &SearchSpec, out_dir: &Path) -> Result<SearchRe
         trials,
     };
     report::write_json(&out_dir.join(SEARCH_FILE), &result)?;
+    if let Err(e) = report::plot::search(&result, out_dir) {
+        eprintln!("oomsim: warning: search plots not drawn: {e}");
+    }
     Ok(result)
 }
 
@@ -435,7 +438,7 @@ pub fn describe(r: &SearchResult) -> String {
         for f in &r.formulas {
             let _ = writeln!(
                 out,
-                "{:<16} {:>10} {:>+7.0}%  {:<9} {}",
+                "{:<20} {:>10} {:>+7.0}%  {:<9} {}",
                 f.name,
                 fmt_human(f.recommended_bytes),
                 f.margin * 100.0,

@@ -3,7 +3,7 @@
 //! oomsim's finer cause, so exit 137 from an OOM kill is never confused with
 //! exit 137 from someone's `kill -9`.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// How the pod's main process ended, as waitpid saw it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,7 +23,7 @@ impl Exit {
 }
 
 /// oomsim's diagnosis, finer than the reason.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Cause {
     /// The kernel's OOM killer killed the main process: the pod hit its own limit.
@@ -68,7 +68,7 @@ impl Cause {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Verdict {
     pub reason: String,
     pub exit_code: i32,
@@ -77,7 +77,7 @@ pub struct Verdict {
     /// Seconds after the pod started that it ended, from the kernel's event when there was one.
     pub at_s: f64,
     /// Where `at_s` came from: `kmsg`, `oom_kill_counter` or `waitpid`.
-    pub at_source: &'static str,
+    pub at_source: String,
     /// Microseconds from the kernel's kill (its /dev/kmsg timestamp) to oomsim seeing the counter rise.
     pub detect_latency_us: Option<f64>,
 }
@@ -100,9 +100,9 @@ pub struct Evidence {
 
 pub fn classify(ev: &Evidence) -> Verdict {
     let (at_s, at_source) = match (ev.kernel_kill_s, ev.counter_seen_s) {
-        (Some(k), _) => (k, "kmsg"),
-        (None, Some(c)) => (c, "oom_kill_counter"),
-        (None, None) => (ev.waited_s, "waitpid"),
+        (Some(k), _) => (k, "kmsg".to_string()),
+        (None, Some(c)) => (c, "oom_kill_counter".to_string()),
+        (None, None) => (ev.waited_s, "waitpid".to_string()),
     };
     let detect_latency_us = match (ev.kernel_kill_s, ev.counter_seen_s) {
         (Some(k), Some(c)) => Some(((c - k) * 1e6 * 10.0).round() / 10.0),
@@ -114,7 +114,7 @@ pub fn classify(ev: &Evidence) -> Verdict {
         cause,
         message,
         at_s,
-        at_source,
+        at_source: at_source.clone(),
         detect_latency_us,
     };
     let Some(exit) = ev.exit else {
@@ -124,7 +124,7 @@ pub fn classify(ev: &Evidence) -> Verdict {
             .unwrap_or_else(|| "no exit status".into());
         return Verdict {
             at_s: 0.0,
-            at_source: "waitpid",
+            at_source: "waitpid".into(),
             ..verdict("StartError", 128, Cause::StartFailed, why)
         };
     };
@@ -240,7 +240,7 @@ mod tests {
             (v.reason.as_str(), v.exit_code, v.cause),
             ("OOMKilled", 137, Cause::CgroupOomKill)
         );
-        assert_eq!((v.at_s, v.at_source), (1.5, "kmsg"));
+        assert_eq!((v.at_s, v.at_source.as_str()), (1.5, "kmsg"));
         assert!((v.detect_latency_us.unwrap() - 400.0).abs() < 1.0);
     }
 
@@ -251,7 +251,7 @@ mod tests {
             (v.reason.as_str(), v.exit_code, v.cause),
             ("Error", 137, Cause::ExternalSigkill)
         );
-        assert_eq!((v.at_s, v.at_source), (2.0, "waitpid"));
+        assert_eq!((v.at_s, v.at_source.as_str()), (2.0, "waitpid"));
         assert_eq!(v.detect_latency_us, None);
     }
 

@@ -49,9 +49,9 @@ pub enum CgroupError {
 
 pub type Result<T> = std::result::Result<T, CgroupError>;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Version {
-    #[serde(rename = "v1")]
+    #[serde(rename = "v1", alias = "V1")]
     V1,
     #[serde(rename = "v2")]
     V2,
@@ -67,7 +67,7 @@ impl std::fmt::Display for Version {
 }
 
 /// Memory figures from `memory.stat`, in bytes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MemStat {
     pub anon_bytes: u64,
     pub file_bytes: u64,

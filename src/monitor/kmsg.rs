@@ -23,7 +23,7 @@ pub struct Record {
 }
 
 /// What the OOM killer said about one victim, merged from its two lines.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Kill {
     pub pid: i32,
     pub comm: String,

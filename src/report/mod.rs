@@ -1,12 +1,13 @@
 //! What a run produced: `report.json` (a public interface for CI; its schema
 //! is in the README), written atomically, and the kubectl-style text.
 
+pub mod plot;
 pub mod text;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::cgroup::MemStat;
 use crate::host::HostInfo;
@@ -18,7 +19,7 @@ use crate::verdict::Verdict;
 pub const SCHEMA_VERSION: u32 = 1;
 pub const REPORT_FILE: &str = "report.json";
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
     pub schema_version: u32,
     pub scenario: String,
@@ -37,7 +38,7 @@ pub struct Report {
 }
 
 /// oomsim's own cost during the run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Harness {
     pub sampler_cpu_s: f64,
     pub watcher_cpu_s: f64,
@@ -46,7 +47,7 @@ pub struct Harness {
     pub rss_hwm_bytes: Option<u64>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PodReport {
     pub name: String,
     pub qos: Qos,

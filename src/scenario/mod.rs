@@ -102,7 +102,7 @@ pub struct WorkloadSpec {
 }
 
 /// What the scenario expects of a pod; `run` exits 1 when it does not hold.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Expect {
     pub reason: Option<String>,
     pub exit_code: Option<i32>,
