@@ -87,7 +87,19 @@ struct Results {
     fill_ratio_leak_over_stress_ng: Option<Spread>,
     detect_latency_us: Option<DetectStats>,
     sampler: Option<SamplerStats>,
+    search: Option<SearchStats>,
     notes: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct SearchStats {
+    program_bytes: u64,
+    search_trials: usize,
+    search_wall_s: f64,
+    search_min_safe_bytes: Option<u64>,
+    sweep_trials: usize,
+    sweep_wall_s: f64,
+    sweep_min_safe_bytes: Option<u64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -113,9 +125,9 @@ struct SamplerStats {
 pub fn run(args: &BenchArgs) -> Result<u8, Failure> {
     let size = parse_bytes(&args.size).map_err(|e| Failure::input(format!("--size: {e}")))?;
     let which = args.which.as_str();
-    if !["fill", "detect", "sampler", "all"].contains(&which) {
+    if !["fill", "detect", "sampler", "search", "all"].contains(&which) {
         return Err(Failure::input(format!(
-            "{which:?} is not a benchmark (fill, detect, sampler, all)"
+            "{which:?} is not a benchmark (fill, detect, sampler, search, all)"
         )));
     }
     let work = tempfile_dir()?;
@@ -128,6 +140,9 @@ pub fn run(args: &BenchArgs) -> Result<u8, Failure> {
     }
     if which == "sampler" || which == "all" {
         sampler(&work, &mut results)?;
+    }
+    if which == "search" || which == "all" {
+        search_vs_sweep(&work, &mut results)?;
     }
     let _ = std::fs::remove_dir_all(&work);
     print_results(&results);
@@ -376,6 +391,55 @@ fn sampler(work: &Path, results: &mut Results) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The limit search on a 1 GiB program to 1% precision, against a linear
+/// sweep upward in 64Mi steps, one after the other.
+fn search_vs_sweep(work: &Path, results: &mut Results) -> Result<(), Failure> {
+    let size: u64 = 1 << 30;
+    let hold = vec![Phase::Steady {
+        size_bytes: size,
+        duration_s: 0.1,
+    }];
+    let plan = single_pod_plan(
+        "search-bench",
+        Some(2 << 30),
+        None,
+        Duration::from_secs(60),
+        hold,
+    );
+    let spec = crate::scenario::SearchSpec {
+        pod: plan.pods[0].name.clone(),
+        range: Some((64 << 20, 2 << 30)),
+        precision_bytes: None,
+        repeat: 3,
+    };
+    let found = crate::search::search(&plan, &spec, &work.join("search"))?;
+    let started = std::time::Instant::now();
+    let (mut sweep_trials, mut sweep_min) = (0, None);
+    let mut limit: u64 = 64 << 20;
+    while limit <= 2 << 30 && signals::caught().is_none() {
+        let mut p = plan.clone();
+        p.pods[0].limit_bytes = Some(limit);
+        p.pods[0].request_bytes = Some(limit);
+        sweep_trials += 1;
+        let r = run_plan(&p, work)?;
+        if r.pods[0].verdict.reason == "Completed" {
+            sweep_min = Some(limit);
+            break;
+        }
+        limit += 64 << 20;
+    }
+    results.search = Some(SearchStats {
+        program_bytes: size,
+        search_trials: found.trials_count,
+        search_wall_s: found.wall_s,
+        search_min_safe_bytes: found.min_safe_limit_bytes,
+        sweep_trials,
+        sweep_wall_s: started.elapsed().as_secs_f64(),
+        sweep_min_safe_bytes: sweep_min,
+    });
+    Ok(())
+}
+
 fn print_results(r: &Results) {
     let show = |s: &Option<Spread>| {
         s.as_ref().map_or("-".into(), |s| {
@@ -416,6 +480,19 @@ fn print_results(r: &Results) {
                 .map_or("-".into(), |b| format!("{b:.2}%")),
             s.watcher_cpu_percent_of_one_core,
             s.harness_rss_hwm_bytes.map_or("-".into(), fmt_human)
+        );
+    }
+    if let Some(s) = &r.search {
+        let show = |b: Option<u64>| b.map_or("-".into(), fmt_human);
+        println!(
+            "limit search, {} program: search {} trials {:.1}s -> {} (1% precision, 3 repeats); linear 64Mi sweep {} trials {:.1}s -> {}",
+            fmt_human(s.program_bytes),
+            s.search_trials,
+            s.search_wall_s,
+            show(s.search_min_safe_bytes),
+            s.sweep_trials,
+            s.sweep_wall_s,
+            show(s.sweep_min_safe_bytes)
         );
     }
     for n in &r.notes {

@@ -6,6 +6,7 @@
 
 mod bad_input;
 mod harness;
+mod sizing;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
