@@ -22,19 +22,24 @@ pub struct HostInfo {
 }
 
 /// Fields of /proc/meminfo in bytes.
+/// A `Key:   123 kB` line of a /proc file, in bytes.
+pub fn proc_kb_field(text: &str, key: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix(key)?
+                .trim()
+                .strip_suffix("kB")?
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
+        .map(|kb| kb * 1024)
+}
+
 pub fn meminfo() -> std::io::Result<(u64, u64)> {
     let text = std::fs::read_to_string("/proc/meminfo")?;
     let field = |key: &str| {
-        text.lines()
-            .find_map(|l| {
-                l.strip_prefix(key)?
-                    .trim()
-                    .strip_suffix("kB")?
-                    .trim()
-                    .parse::<u64>()
-                    .ok()
-            })
-            .map(|kb| kb * 1024)
+        proc_kb_field(&text, key)
             .ok_or_else(|| std::io::Error::other(format!("/proc/meminfo has no {key}")))
     };
     Ok((field("MemTotal:")?, field("MemAvailable:")?))

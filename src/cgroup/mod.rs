@@ -160,6 +160,23 @@ pub(crate) fn keyed_value(content: &str, key: &str) -> Option<u64> {
     })
 }
 
+/// Read `memory.stat` with the version's names for anon, file and inactive file.
+pub(crate) fn read_stat(path: &Path, [anon, file, inactive]: [&str; 3]) -> Result<MemStat> {
+    let text = read_file(path)?;
+    let get = |key: &str| {
+        keyed_value(&text, key).ok_or_else(|| CgroupError::Parse {
+            path: path.to_path_buf(),
+            key: key.to_string(),
+            content: text.clone(),
+        })
+    };
+    Ok(MemStat {
+        anon_bytes: get(anon)?,
+        file_bytes: get(file)?,
+        inactive_file_bytes: get(inactive)?,
+    })
+}
+
 /// A kernel file kept open and re-read with pread: the cheap way to sample.
 #[derive(Debug)]
 pub struct OpenFile {

@@ -8,10 +8,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use super::{
-    Backend, CgroupError, MemStat, Notifier, Result, Version, io_err, keyed_value, read_file,
-    read_u64, write_file,
-};
+use super::{Backend, MemStat, Notifier, Result, Version, io_err, read_stat, read_u64, write_file};
 
 pub const MEMORY_LIMIT: &str = "memory.limit_in_bytes";
 pub const MEMORY_MEMSW_LIMIT: &str = "memory.memsw.limit_in_bytes";
@@ -90,20 +87,10 @@ impl Backend for V1 {
     }
 
     fn stat(&self, dir: &Path) -> Result<MemStat> {
-        let path = dir.join(MEMORY_STAT);
-        let text = read_file(&path)?;
-        let get = |key: &str| {
-            keyed_value(&text, key).ok_or_else(|| CgroupError::Parse {
-                path: path.clone(),
-                key: key.to_string(),
-                content: text.clone(),
-            })
-        };
-        Ok(MemStat {
-            anon_bytes: get("total_rss")?,
-            file_bytes: get("total_cache")?,
-            inactive_file_bytes: get("total_inactive_file")?,
-        })
+        read_stat(
+            &dir.join(MEMORY_STAT),
+            ["total_rss", "total_cache", "total_inactive_file"],
+        )
     }
 
     fn oom_notifier(&self, dir: &Path) -> Result<Notifier> {

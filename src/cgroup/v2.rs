@@ -7,8 +7,7 @@ use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use super::{
-    Backend, CgroupError, MemStat, Notifier, Result, Version, io_err, keyed_value, read_file,
-    read_u64, write_file,
+    Backend, MemStat, Notifier, Result, Version, io_err, read_file, read_stat, read_u64, write_file,
 };
 
 pub const MEMORY_MAX: &str = "memory.max";
@@ -86,20 +85,7 @@ impl Backend for V2 {
     }
 
     fn stat(&self, dir: &Path) -> Result<MemStat> {
-        let path = dir.join(MEMORY_STAT);
-        let text = read_file(&path)?;
-        let get = |key: &str| {
-            keyed_value(&text, key).ok_or_else(|| CgroupError::Parse {
-                path: path.clone(),
-                key: key.to_string(),
-                content: text.clone(),
-            })
-        };
-        Ok(MemStat {
-            anon_bytes: get("anon")?,
-            file_bytes: get("file")?,
-            inactive_file_bytes: get("inactive_file")?,
-        })
+        read_stat(&dir.join(MEMORY_STAT), ["anon", "file", "inactive_file"])
     }
 
     fn oom_notifier(&self, dir: &Path) -> Result<Notifier> {
