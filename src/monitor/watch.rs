@@ -90,7 +90,12 @@ fn watch(mut pods: Vec<WatchedPod>, mut kmsg: Option<KmsgReader>, stop: StopSign
     };
     let mut last: Vec<u64> = pods
         .iter_mut()
-        .map(|p| p.counter.read_key(p.counter_key).unwrap_or(0))
+        .map(|p| {
+            p.counter.read_key(p.counter_key).unwrap_or_else(|e| {
+                seen.errors.push(e.to_string());
+                0
+            })
+        })
         .collect();
     let mut fds: Vec<libc::pollfd> = vec![libc::pollfd {
         fd: stop.raw_fd(),
