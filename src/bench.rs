@@ -411,6 +411,7 @@ fn search_vs_sweep(work: &Path, results: &mut Results) -> Result<(), Failure> {
         range: Some((64 << 20, 2 << 30)),
         precision_bytes: None,
         repeat: 3,
+        strategies: vec![],
     };
     let found = crate::search::search(&plan, &spec, &work.join("search"))?;
     let started = std::time::Instant::now();
@@ -511,10 +512,7 @@ mod tests {
         assert_eq!(percentile(&v, 0.99), 10.0);
         assert_eq!(percentile(&v, 0.9), 9.0);
         let samples: Vec<Sample> = (0..=100)
-            .map(|i| Sample {
-                t_s: i as f64 * 0.01,
-                bytes: i * 10_000_000,
-            })
+            .map(|i| Sample::new(i as f64 * 0.01, i * 10_000_000))
             .collect();
         // 1 GB charged in 1 s: 1 GB/s.
         let r = fill_rate(&samples, 1_000_000_000).unwrap();

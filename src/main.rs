@@ -5,7 +5,9 @@ mod bench;
 mod cgroup;
 mod cli;
 mod compare;
+mod gpu;
 mod host;
+mod model;
 mod monitor;
 mod report;
 mod run;
@@ -14,6 +16,7 @@ mod search;
 mod signals;
 mod sizing;
 mod units;
+mod weights;
 mod verdict;
 mod workload;
 
@@ -254,16 +257,7 @@ fn run_command(args: RunArgs) -> Result<u8, Failure> {
         return Ok(code);
     }
     if let Some(spec) = &plan.search {
-        eprintln!(
-            "oomsim: searching the smallest safe limit for pod {}",
-            spec.pod
-        );
-        let result = search::search(&plan, spec, &out_dir)?;
-        print!("\n{}", search::describe(&result));
-        println!(
-            "Search:       {}",
-            out_dir.join(search::SEARCH_FILE).display()
-        );
+        run_search(&plan, spec, &out_dir)?;
         if let Some(code) = interrupted() {
             return Ok(code);
         }
@@ -326,17 +320,49 @@ fn search_command(args: SearchArgs) -> Result<u8, Failure> {
             .repeat
             .or(base.as_ref().map(|s| s.repeat))
             .unwrap_or(scenario::DEFAULT_SEARCH_REPEAT),
+        strategies: base.map(|s| s.strategies).unwrap_or_default(),
     };
     let out_dir = args
         .out
         .clone()
         .unwrap_or_else(|| scenario::default_out_dir(&plan));
     run::preflight(&plan)?;
-    let result = search::search(&plan, &spec, &out_dir)?;
-    print!("{}", search::describe(&result));
-    println!(
-        "Search:       {}",
-        out_dir.join(search::SEARCH_FILE).display()
-    );
+    run_search(&plan, &spec, &out_dir)?;
     Ok(interrupted().unwrap_or(exit::OK))
+}
+
+/// One search, or one per loading strategy when the spec names them.
+fn run_search(
+    plan: &scenario::Plan,
+    spec: &scenario::SearchSpec,
+    out_dir: &std::path::Path,
+) -> Result<(), Failure> {
+    if spec.strategies.is_empty() {
+        eprintln!(
+            "oomsim: searching the smallest safe limit for pod {}",
+            spec.pod
+        );
+        let result = search::search(plan, spec, out_dir)?;
+        print!("\n{}", search::describe(&result));
+        println!(
+            "Search:       {}",
+            out_dir.join(search::SEARCH_FILE).display()
+        );
+        return Ok(());
+    }
+    let results = search::search_strategies(plan, spec, out_dir)?;
+    for (st, r) in &results {
+        print!("\n== {} ==\n{}", st.as_str(), search::describe(r));
+    }
+    print!("\n{}", search::describe_strategies(&results));
+    for (st, _) in &results {
+        println!(
+            "Search:       {}",
+            out_dir
+                .join(format!("search-{}", st.as_str()))
+                .join(search::SEARCH_FILE)
+                .display()
+        );
+    }
+    Ok(())
 }

@@ -15,7 +15,9 @@ use crate::cgroup::{self, Backend, Cgroup, MemStat, RunGroup};
 use crate::host::{self, HostInfo};
 use crate::monitor::clock::{monotonic_ns, seconds_between};
 use crate::monitor::kmsg::{self, Kill, KmsgReader};
-use crate::monitor::sampler::{PodClock, SampledPod, Sampler};
+use crate::gpu;
+use crate::monitor::sampler::{PodClock, Sample, SampledPod, Sampler};
+use crate::workload::events::{self, ENV_EVENTS, Event};
 use crate::monitor::watch::{Observed, WatchedPod, Watcher};
 use crate::report::{self, PodReport, Report};
 use crate::scenario::{Phase, Plan, PodPlan};
@@ -69,6 +71,15 @@ pub fn preflight(plan: &Plan) -> Result<Preflight, RunError> {
         .filter_map(|p| p.limit_bytes.map(|l| (p.limit_field.clone(), l)))
         .collect();
     let usable_bytes = host::check_fits(&limits, available, total).map_err(RunError::Host)?;
+    for pod in &plan.pods {
+        for phase in &pod.workload.phases {
+            if let Phase::ModelLoad(m) = phase
+                && let Some(file) = &m.file
+            {
+                crate::weights::ensure(file, m.size_bytes, true).map_err(RunError::Host)?;
+            }
+        }
+    }
     let host = HostInfo {
         kernel: host::kernel_release(),
         cgroup_version: backend.version(),
@@ -98,6 +109,9 @@ struct PodEnd {
     oom_kills: u64,
     kernel_peak: Option<u64>,
     stat_at_end: MemStat,
+    events: Vec<Event>,
+    /// A CUDA out-of-memory line found in the log when no event said so.
+    logged_cuda_oom: Option<String>,
 }
 
 /// Run the plan and return the report (already written to `out_dir`).
@@ -114,6 +128,12 @@ pub fn run(
     } = pre;
     let run_id = cgroup::new_run_id();
     let started_at = SystemTime::now();
+    let device = plan
+        .gpu
+        .as_ref()
+        .map(|g| gpu::prepare(g, &run_id))
+        .transpose()
+        .map_err(|e| RunError::Host(e.to_string()))?;
     let run_group = RunGroup::create(backend.clone(), &run_id, Some(usable_bytes))?;
     let mut pod_groups = Vec::with_capacity(plan.pods.len());
     for pod in &plan.pods {
@@ -137,7 +157,7 @@ pub fn run(
     let mut watched = Vec::new();
     let mut sampled = Vec::new();
     let clocks: Vec<Arc<PodClock>> = plan.pods.iter().map(|_| Arc::default()).collect();
-    for ((pod, group), clock) in plan.pods.iter().zip(&pod_groups).zip(&clocks) {
+    for (i, ((pod, group), clock)) in plan.pods.iter().zip(&pod_groups).zip(&clocks).enumerate() {
         let (counter, counter_key) = group.oom_kill_file()?;
         watched.push(WatchedPod {
             notifier: backend.oom_notifier(&group.path)?,
@@ -150,6 +170,8 @@ pub fn run(
             usage: group.usage()?,
             limit_bytes: pod.limit_bytes,
             clock: clock.clone(),
+            device: device.as_ref().map(|d| (d.ledger.clone(), i as u32)),
+            stat: Some(group.clone()),
         });
     }
     let watcher = Watcher::start(watched, kmsg)?;
@@ -175,9 +197,17 @@ pub fn run(
             .iter()
             .zip(&pod_groups)
             .zip(&clocks)
-            .map(|((pod, group), clock)| {
+            .enumerate()
+            .map(|(i, ((pod, group), clock))| {
                 let log = logs_dir.join(format!("{}.log", pod.name));
-                s.spawn(move || run_pod(pod, group, clock, &log, progress))
+                let events = logs_dir.join(format!("{}.events.jsonl", pod.name));
+                let mut env = vec![(ENV_EVENTS.to_string(), events.display().to_string())];
+                if let Some(d) = &device {
+                    env.extend(d.env());
+                    env.push((gpu::ENV_POD.into(), i.to_string()));
+                }
+                let ledger = device.as_ref().map(|d| (d.ledger.as_ref(), i as u32));
+                s.spawn(move || run_pod(pod, group, clock, &log, (&events, env), ledger, progress))
             })
             .collect();
         handles
@@ -220,6 +250,7 @@ pub fn run(
             samples_taken: pods.iter().map(|p| p.samples.len()).sum(),
             rss_hwm_bytes: crate::monitor::clock::rss_hwm_bytes(),
         },
+        gpu: device.as_ref().map(|d| d.info.clone()),
         interrupted: signals::caught().map(signal_name),
         ok: pods.iter().all(|p| p.unmet.is_empty()),
         pods,
@@ -244,7 +275,7 @@ fn pod_report(
     end: PodEnd,
     observed: &Observed,
     i: usize,
-    samples: Vec<crate::monitor::sampler::Sample>,
+    samples: Vec<Sample>,
     logs_dir: &Path,
 ) -> PodReport {
     let kills: &[Kill] = observed.kills.get(i).map_or(&[], Vec::as_slice);
@@ -269,9 +300,20 @@ fn pod_report(
         waited_s: since_start(end.end_ns),
         counter_seen_s,
         kernel_kill_s,
+        cuda_oom: end
+            .events
+            .iter()
+            .find(|e| e.event == "cuda_oom")
+            .map(|e| {
+                let text = e.data.get("message").and_then(|m| m.as_str()).unwrap_or_default();
+                (Some(e.t_s), text.to_string())
+            })
+            .or(end.logged_cuda_oom.map(|l| (None, l))),
     };
     let verdict = verdict::classify(&evidence);
     let sampled_peak = samples.iter().map(|s| s.bytes).max().unwrap_or(0);
+    let max_of = |f: fn(&Sample) -> Option<u64>| samples.iter().filter_map(f).max();
+    let dual_residency = report::DualResidency::from_events(&end.events, verdict.at_s);
     let unmet = pod
         .expect
         .as_ref()
@@ -297,6 +339,11 @@ fn pod_report(
             .join(format!("{}.log", pod.name))
             .display()
             .to_string(),
+        device_peak_bytes: max_of(|s| s.device_bytes),
+        anon_peak_bytes: max_of(|s| s.anon_bytes),
+        file_peak_bytes: max_of(|s| s.file_bytes),
+        dual_residency,
+        events: end.events,
         samples,
     }
 }
@@ -323,9 +370,13 @@ fn run_pod(
     group: &Cgroup,
     clock: &PodClock,
     log: &PathBuf,
+    (events_path, env): (&Path, Vec<(String, String)>),
+    ledger: Option<(&gpu::Ledger, u32)>,
     progress: bool,
 ) -> Result<PodEnd, String> {
     let mut cmd = pod_command(pod)?;
+    cmd.envs(env);
+    File::create(events_path).map_err(|e| format!("{}: {e}", events_path.display()))?;
     let out = File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
     let err = out.try_clone().map_err(|e| e.to_string())?;
     cmd.stdin(Stdio::null()).stdout(out).stderr(err);
@@ -368,6 +419,8 @@ fn run_pod(
         oom_kills: 0,
         kernel_peak: None,
         stat_at_end: MemStat::default(),
+        events: Vec::new(),
+        logged_cuda_oom: None,
     };
     match spawned {
         Ok(mut child) => {
@@ -403,6 +456,14 @@ fn run_pod(
     end.oom_kills = group.oom_kills().map_err(|e| e.to_string())?;
     end.kernel_peak = group.backend.peak(&group.path).map_err(|e| e.to_string())?;
     end.stat_at_end = group.backend.stat(&group.path).map_err(|e| e.to_string())?;
+    // The driver frees a dead process's device memory; so does the ledger.
+    if let Some((l, i)) = ledger {
+        l.release_pod(i);
+    }
+    end.events = events::read(events_path, start_ns);
+    if !end.events.iter().any(|e| e.event == "cuda_oom") {
+        end.logged_cuda_oom = cuda_oom_in_log(log);
+    }
     if progress {
         let what = match end.exit {
             Some(e) if end.oom_kills > 0 => {
@@ -418,6 +479,23 @@ fn run_pod(
         );
     }
     Ok(end)
+}
+
+/// The last line of a pod's log that reports a CUDA out-of-memory error
+/// (torch's text, or the driver's CUDA_ERROR_OUT_OF_MEMORY).
+fn cuda_oom_in_log(log: &Path) -> Option<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    const TAIL: u64 = 64 << 10;
+    let mut f = File::open(log).ok()?;
+    let len = f.metadata().ok()?.len();
+    f.seek(SeekFrom::Start(len.saturating_sub(TAIL))).ok()?;
+    let mut bytes = Vec::new();
+    f.read_to_end(&mut bytes).ok()?;
+    String::from_utf8_lossy(&bytes)
+        .lines()
+        .rev()
+        .find(|l| l.contains("CUDA out of memory") || l.contains("CUDA_ERROR_OUT_OF_MEMORY"))
+        .map(|l| l.trim().to_string())
 }
 
 /// Wait for a child, killing it at the timeout; pidfd makes the wait pollable.

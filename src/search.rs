@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::monitor::sampler::Sample;
 use crate::report::{self, Report};
 use crate::run::{self, RunError};
-use crate::scenario::{Plan, SearchSpec};
+use crate::scenario::{LoadStrategy, Phase, Plan, PodPlan, SearchSpec};
 use crate::sizing::{self, FormulaCheck};
 use crate::units::{fmt_human, fmt_quantity};
 use crate::{host, signals};
@@ -312,7 +312,7 @@ pub fn search(plan: &Plan, spec: &SearchSpec, out_dir: &Path) -> Result<SearchRe
                 peak_bytes: peak,
                 p90_bytes: p90,
                 oom_limit_bytes: oom_limit,
-                vars: plan.vars.clone(),
+                vars: vars_with_model(plan, pod),
                 user: plan.formulas.clone(),
             })
         }
@@ -361,6 +361,79 @@ pub fn search(plan: &Plan, spec: &SearchSpec, out_dir: &Path) -> Result<SearchRe
         eprintln!("oomsim: warning: search plots not drawn: {e}");
     }
     Ok(result)
+}
+
+/// The scenario's vars, plus `model` (the weights' bytes) from a model-load
+/// pod when the scenario did not name it, so the dual-residency rule applies.
+fn vars_with_model(plan: &Plan, pod: &PodPlan) -> Vec<(String, f64)> {
+    let mut vars = plan.vars.clone();
+    let model = pod.workload.phases.iter().find_map(|p| match p {
+        Phase::ModelLoad(m) => Some(m.size_bytes),
+        _ => None,
+    });
+    if let Some(bytes) = model
+        && !vars.iter().any(|(k, _)| k == "model")
+    {
+        vars.push(("model".into(), bytes as f64));
+    }
+    vars
+}
+
+/// One search per loading strategy, each in `out_dir/search-<strategy>/`.
+pub fn search_strategies(
+    plan: &Plan,
+    spec: &SearchSpec,
+    out_dir: &Path,
+) -> Result<Vec<(LoadStrategy, SearchResult)>, RunError> {
+    let mut results = Vec::new();
+    for &strategy in &spec.strategies {
+        let mut p = plan.clone();
+        for pod in p.pods.iter_mut().filter(|x| x.name == spec.pod) {
+            for phase in &mut pod.workload.phases {
+                if let Phase::ModelLoad(m) = phase {
+                    m.strategy = strategy;
+                    m.keep_host = false;
+                    m.pinned &= strategy == LoadStrategy::Chunked;
+                }
+            }
+        }
+        eprintln!(
+            "oomsim: searching the smallest safe limit for pod {} loading {}",
+            spec.pod,
+            strategy.as_str()
+        );
+        let dir = out_dir.join(format!("search-{}", strategy.as_str()));
+        results.push((strategy, search(&p, spec, &dir)?));
+        if signals::caught().is_some() {
+            break;
+        }
+    }
+    Ok(results)
+}
+
+/// The strategies side by side, with the dual-residency rule against each.
+pub fn describe_strategies(results: &[(LoadStrategy, SearchResult)]) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<16} {:>12} {:>10} {:>14} {:>8}",
+        "STRATEGY", "MIN SAFE", "PEAK", "1.5xMODEL+4Gi", "MARGIN"
+    );
+    for (st, r) in results {
+        let rule = r.formulas.iter().find(|f| f.name == "dual-residency");
+        let _ = writeln!(
+            out,
+            "{:<16} {:>12} {:>10} {:>14} {:>8}",
+            st.as_str(),
+            r.min_safe_limit_bytes
+                .map_or("none".into(), |m| fmt_quantity(m.next_multiple_of(STEP))),
+            r.peak_bytes.map_or("-".into(), fmt_human),
+            rule.map_or("-".into(), |f| fmt_human(f.recommended_bytes)),
+            rule.map_or("-".into(), |f| format!("{:+.0}%", f.margin * 100.0)),
+        );
+    }
+    out
 }
 
 fn run_trial(plan: &Plan, dir: &Path) -> Result<(Trial, Vec<Sample>), RunError> {

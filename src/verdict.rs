@@ -44,6 +44,9 @@ pub enum Cause {
     Timeout,
     /// The program could not be started at all.
     StartFailed,
+    /// A device allocation failed (CUDA out of memory) and the program exited
+    /// with an error: the GPU ran out, not the container's memory.
+    CudaOom,
 }
 
 impl Cause {
@@ -64,6 +67,9 @@ impl Cause {
             Cause::Completed => "exited 0",
             Cause::Timeout => "still running at the pod's timeout; oomsim killed it",
             Cause::StartFailed => "the program could not be started",
+            Cause::CudaOom => {
+                "CUDA out of memory: a device allocation failed and the program exited with an error; the GPU ran out, not the container's memory limit"
+            }
         }
     }
 }
@@ -96,6 +102,9 @@ pub struct Evidence {
     pub waited_s: f64,
     pub counter_seen_s: Option<f64>,
     pub kernel_kill_s: Option<f64>,
+    /// A CUDA out-of-memory error the pod reported: seconds after start (when
+    /// known) and the error's text.
+    pub cuda_oom: Option<(Option<f64>, String)>,
 }
 
 pub fn classify(ev: &Evidence) -> Verdict {
@@ -182,6 +191,18 @@ pub fn classify(ev: &Evidence) -> Verdict {
             Cause::Signal,
             format!("killed by signal {s}"),
         ),
+        Exit::Code(_) if ev.cuda_oom.is_some() => {
+            let (at, text) = ev.cuda_oom.clone().unwrap_or_default();
+            let v = verdict("Error", code, Cause::CudaOom, text);
+            match at {
+                Some(at_s) => Verdict {
+                    at_s,
+                    at_source: "workload_event".into(),
+                    ..v
+                },
+                None => v,
+            }
+        }
         Exit::Code(c) => verdict(
             "Error",
             code,
@@ -266,6 +287,26 @@ mod tests {
         );
         let v = classify(&ev(Exit::Code(0)));
         assert_eq!((v.reason.as_str(), v.exit_code), ("Completed", 0));
+    }
+
+    #[test]
+    fn cuda_oom_is_error_never_oomkilled() {
+        let text = "CUDA out of memory. Tried to allocate 2.00 GiB.".to_string();
+        let v = classify(&Evidence {
+            cuda_oom: Some((Some(0.7), text.clone())),
+            ..ev(Exit::Code(1))
+        });
+        assert_eq!(
+            (v.reason.as_str(), v.exit_code, v.cause),
+            ("Error", 1, Cause::CudaOom)
+        );
+        assert_eq!((v.at_s, v.message.as_str()), (0.7, text.as_str()));
+        // A program that recovered from its CUDA OOM and exited 0 completed.
+        let v = classify(&Evidence {
+            cuda_oom: Some((None, text)),
+            ..ev(Exit::Code(0))
+        });
+        assert_eq!(v.cause, Cause::Completed);
     }
 
     #[test]

@@ -9,15 +9,39 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::cgroup::OpenFile;
+use crate::cgroup::{Cgroup, OpenFile};
+use crate::gpu::Ledger;
 use crate::monitor::clock::{monotonic_ns, seconds_between, thread_cpu_s};
 
-/// One reading: seconds since the pod started, bytes charged to its cgroup.
+/// One reading: seconds since the pod started, bytes charged to its cgroup,
+/// and where the run has them, the pod's device bytes and its anonymous and
+/// page-cache split (memory.stat, read every [`STAT_EVERY`]th sample).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
 pub struct Sample {
     pub t_s: f64,
     pub bytes: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anon_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_bytes: Option<u64>,
 }
+
+impl Sample {
+    pub fn new(t_s: f64, bytes: u64) -> Sample {
+        Sample {
+            t_s,
+            bytes,
+            device_bytes: None,
+            anon_bytes: None,
+            file_bytes: None,
+        }
+    }
+}
+
+/// memory.stat costs ~10x a usage read: read it every this many samples.
+pub const STAT_EVERY: u32 = 5;
 
 /// When a pod's process started and whether it has ended; shared with its waiter.
 #[derive(Debug, Default)]
@@ -58,6 +82,10 @@ pub struct SampledPod {
     pub usage: OpenFile,
     pub limit_bytes: Option<u64>,
     pub clock: Arc<PodClock>,
+    /// The run's device ledger and this pod's index in it.
+    pub device: Option<(Arc<Ledger>, u32)>,
+    /// The pod's cgroup, for memory.stat (only when the split matters).
+    pub stat: Option<Cgroup>,
 }
 
 /// Usage at or above this share of the limit samples four times as often.
@@ -94,18 +122,25 @@ impl Sampler {
 fn sample(mut pods: Vec<SampledPod>, rate_hz: u32, stop: &AtomicBool) -> Sampled {
     let period = Duration::from_secs_f64(1.0 / f64::from(rate_hz.max(1)));
     let mut out: Vec<Vec<Sample>> = vec![Vec::new(); pods.len()];
+    let mut tick = 0u32;
     while !stop.load(Ordering::Acquire) {
         let mut near = false;
+        tick = tick.wrapping_add(1);
         for (i, pod) in pods.iter_mut().enumerate() {
             let Some(start) = pod.clock.running_since() else {
                 continue;
             };
             // A read fails only once the cgroup is gone at the end of the run.
             if let Ok(bytes) = pod.usage.read_number() {
-                out[i].push(Sample {
-                    t_s: seconds_between(start, monotonic_ns()),
-                    bytes,
-                });
+                let mut s = Sample::new(seconds_between(start, monotonic_ns()), bytes);
+                s.device_bytes = pod.device.as_ref().map(|(l, p)| l.used_by_pod(*p));
+                if tick % STAT_EVERY == 0
+                    && let Some(Ok(st)) = pod.stat.as_ref().map(|g| g.backend.stat(&g.path))
+                {
+                    s.anon_bytes = Some(st.anon_bytes);
+                    s.file_bytes = Some(st.file_bytes);
+                }
+                out[i].push(s);
                 near |= pod
                     .limit_bytes
                     .is_some_and(|l| bytes as f64 >= l as f64 * NEAR_LIMIT);

@@ -15,6 +15,7 @@ use crate::monitor::kmsg::Kill;
 use crate::monitor::sampler::Sample;
 use crate::scenario::{Expect, Qos};
 use crate::verdict::Verdict;
+use crate::workload::events::Event;
 
 pub const SCHEMA_VERSION: u32 = 1;
 pub const REPORT_FILE: &str = "report.json";
@@ -30,6 +31,9 @@ pub struct Report {
     pub host: HostInfo,
     /// What watching cost oomsim itself.
     pub harness: Harness,
+    /// The GPU the run used (which backend, its name and capacity), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu: Option<crate::gpu::DeviceInfo>,
     /// The signal name when Ctrl-C or SIGTERM stopped the run early.
     pub interrupted: Option<String>,
     /// Every pod's expectation held (true when none were stated).
@@ -69,7 +73,50 @@ pub struct PodReport {
     pub unmet: Vec<String>,
     /// The pod's stdout and stderr.
     pub log: String,
+    /// Largest device memory the pod held (GPU runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_peak_bytes: Option<u64>,
+    /// Largest anonymous memory and page cache sampled from memory.stat.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anon_peak_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_peak_bytes: Option<u64>,
+    /// When host and device both held the weights (model-load).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dual_residency: Option<DualResidency>,
+    /// What the workload reported (`cuda_oom`, `dual_residency_start`, ...).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<Event>,
     pub samples: Vec<Sample>,
+}
+
+/// The window in which a model's weights were held on the host and the device at once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DualResidency {
+    pub start_s: f64,
+    /// The host copy was freed then, or the pod ended (killed, or it kept the copy).
+    pub end_s: f64,
+    /// Host bytes held for the copy: the whole model, a chunk buffer, or page cache.
+    pub host_bytes: u64,
+    /// The host side was page cache (mmap): reclaimable, unlike a buffer.
+    pub page_cache: bool,
+}
+
+impl DualResidency {
+    /// From a pod's events; an open window ends at `ended_s`.
+    pub fn from_events(events: &[Event], ended_s: f64) -> Option<DualResidency> {
+        let start = events.iter().find(|e| e.event == "dual_residency_start")?;
+        let end_s = events
+            .iter()
+            .find(|e| e.event == "dual_residency_end")
+            .map_or(ended_s, |e| e.t_s);
+        Some(DualResidency {
+            start_s: start.t_s,
+            end_s,
+            host_bytes: start.data.get("host_bytes").and_then(|v| v.as_u64()).unwrap_or(0),
+            page_cache: start.data.get("page_cache").and_then(|v| v.as_bool()).unwrap_or(false),
+        })
+    }
 }
 
 /// Write a file so that readers see the old or the new content, never half.

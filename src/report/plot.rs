@@ -86,7 +86,7 @@ impl Chart for Timeline<'_> {
             .flat_map(|p| {
                 p.samples
                     .iter()
-                    .map(|s| s.bytes)
+                    .map(|s| s.bytes.max(s.device_bytes.unwrap_or(0)))
                     .chain(p.limit_bytes)
                     .chain(std::iter::once(p.peak_bytes))
             })
@@ -97,8 +97,10 @@ impl Chart for Timeline<'_> {
         let mut chart = ChartBuilder::on(root)
             .caption(
                 format!(
-                    "{}: memory charged per pod (cgroup {})",
-                    report.scenario, report.host.cgroup_version
+                    "{}: memory charged per pod (cgroup {}){}",
+                    report.scenario,
+                    report.host.cgroup_version,
+                    if report.gpu.is_some() { ", dashed: GPU" } else { "" }
                 ),
                 ("sans-serif", 22),
             )
@@ -116,6 +118,31 @@ impl Chart for Timeline<'_> {
             .map_err(err)?;
         for (i, pod) in report.pods.iter().enumerate() {
             let color = PALETTE[i % PALETTE.len()];
+            if let Some(d) = &pod.dual_residency {
+                let shade = Rectangle::new([(d.start_s, 0.0), (d.end_s, y_max)], color.mix(0.10).filled());
+                chart.draw_series(std::iter::once(shade)).map_err(err)?;
+                let label = Text::new(
+                    format!("{} dual residency", pod.name),
+                    (d.start_s, y_max * 0.97),
+                    ("sans-serif", 13).into_font().color(&color),
+                );
+                chart.draw_series(std::iter::once(label)).map_err(err)?;
+            }
+            let device: Vec<(f64, f64)> = pod
+                .samples
+                .iter()
+                .filter_map(|s| s.device_bytes.map(|d| (s.t_s, d as f64 / MIB)))
+                .collect();
+            if !device.is_empty() {
+                let gpu = report.gpu.as_ref().map_or("GPU".into(), |g| format!("GPU {} ({})", g.index, g.backend));
+                chart
+                    .draw_series(DashedLineSeries::new(device, 4, 3, color.stroke_width(2)))
+                    .map_err(err)?
+                    .label(format!("{} on {gpu}", pod.name))
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 6, y)], color.stroke_width(2))
+                    });
+            }
             chart
                 .draw_series(LineSeries::new(
                     pod.samples.iter().map(|s| (s.t_s, s.bytes as f64 / MIB)),

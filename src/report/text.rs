@@ -73,6 +73,40 @@ fn describe_pod(out: &mut String, report: &Report, pod: &PodReport) {
         fmt_human(pod.peak_bytes),
         pod.peak_bytes
     );
+    if let (Some(anon), Some(file)) = (pod.anon_peak_bytes, pod.file_peak_bytes) {
+        let _ = writeln!(
+            out,
+            "  anon:       {} peak (heap, buffers)\n  page cache: {} peak (reclaimable)",
+            fmt_human(anon),
+            fmt_human(file)
+        );
+    }
+    if let (Some(gpu), Some(dev)) = (&report.gpu, pod.device_peak_bytes) {
+        let _ = writeln!(
+            out,
+            "GPU:          {} peak on GPU {} ({} backend, {}, {} total)",
+            fmt_human(dev),
+            gpu.index,
+            gpu.backend,
+            gpu.name,
+            fmt_human(gpu.total_bytes)
+        );
+    }
+    if let Some(d) = &pod.dual_residency {
+        let what = if d.page_cache {
+            "page cache"
+        } else {
+            "host buffer"
+        };
+        let _ = writeln!(
+            out,
+            "Dual residency: {:.2}s..{:.2}s ({:.2}s) with {} of {what} beside the device copy",
+            d.start_s,
+            d.end_s,
+            d.end_s - d.start_s,
+            fmt_human(d.host_bytes)
+        );
+    }
     let _ = writeln!(out, "OOM kills:    {}", pod.oom_kill_count);
     if let Some(kill) = &pod.kernel_kill {
         let _ = writeln!(out, "Kernel:       {}", kill.line);

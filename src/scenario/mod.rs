@@ -14,7 +14,7 @@ use serde_saphyr::{Location, Spanned};
 
 use crate::sizing::{BUILTIN_VARS, Expr};
 use crate::units::{self, UnitError};
-use raw::{RawExpect, RawPod, RawResourceList, RawScenario, RawSearch, RawWorkload, Text};
+use raw::{RawExpect, RawGpu, RawPod, RawResourceList, RawScenario, RawSearch, RawWorkload, Text};
 
 /// Default sampling rate of each pod's memory usage.
 pub const DEFAULT_SAMPLING_HZ: u32 = 100;
@@ -92,6 +92,68 @@ pub enum Phase {
         argv: Vec<String>,
         env: Vec<(String, String)>,
     },
+    /// Load a model's weights onto the run's GPU.
+    #[serde(rename = "model-load")]
+    ModelLoad(ModelLoad),
+}
+
+/// How weights travel from disk to the device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LoadStrategy {
+    /// Read the whole file into host memory, then copy it to the device.
+    ReadThenCopy,
+    /// Stream it through a bounded buffer.
+    Chunked,
+    /// Map the file and copy from the page cache.
+    Mmap,
+}
+
+impl LoadStrategy {
+    pub const ALL: [LoadStrategy; 3] = [
+        LoadStrategy::ReadThenCopy,
+        LoadStrategy::Chunked,
+        LoadStrategy::Mmap,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoadStrategy::ReadThenCopy => "read-then-copy",
+            LoadStrategy::Chunked => "chunked",
+            LoadStrategy::Mmap => "mmap",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<LoadStrategy> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+}
+
+/// The `model-load` workload: weights onto the device, runtime overhead beside them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelLoad {
+    pub size_bytes: u64,
+    pub strategy: LoadStrategy,
+    /// read-then-copy: keep the host copy after the copy (else free it).
+    pub keep_host: bool,
+    /// Copy granularity, and the chunked strategy's buffer.
+    pub chunk_bytes: u64,
+    /// chunked: lock the buffer in memory (page-locked, as for DMA).
+    pub pinned: bool,
+    /// The weights file; None: synthetic bytes made in memory.
+    pub file: Option<PathBuf>,
+    /// Interpreter, libraries and buffers held during the load and after.
+    pub overhead_bytes: u64,
+    /// How long the loaded model is held (serving) before the pod ends.
+    pub hold_s: f64,
+}
+
+/// Default copy chunk and chunked-strategy buffer.
+pub const DEFAULT_LOAD_CHUNK: u64 = 256 << 20;
+
+/// Where a weights file of a given size is created once and reused.
+pub fn default_model_file(size_bytes: u64) -> PathBuf {
+    PathBuf::from(format!("/var/tmp/oomsim/models/model-{size_bytes}.bin"))
 }
 
 /// What a workload child is handed: its phases and page size.
@@ -132,10 +194,14 @@ pub struct SearchSpec {
     pub range: Option<(u64, u64)>,
     pub precision_bytes: Option<u64>,
     pub repeat: u32,
+    /// Search once per loading strategy (a model-load pod); empty: as written.
+    pub strategies: Vec<LoadStrategy>,
 }
 
 /// Default trials at the answer before it is called safe.
 pub const DEFAULT_SEARCH_REPEAT: u32 = 3;
+/// The sim device's capacity when the scenario does not give one (an 80 GB card).
+pub const DEFAULT_SIM_GPU_MEMORY: u64 = 80 << 30;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Plan {
@@ -147,6 +213,7 @@ pub struct Plan {
     #[serde(skip)]
     pub formulas: Vec<(String, Expr)>,
     pub search: Option<SearchSpec>,
+    pub gpu: Option<crate::gpu::GpuSpec>,
 }
 
 impl PodPlan {
@@ -184,7 +251,11 @@ pub fn parse(text: &str, shown: &str) -> Result<Plan, ScenarioError> {
             message: yaml_message(&e.to_string()),
         }
     })?;
-    Checker { path: shown }.scenario(raw)
+    Checker {
+        path: shown,
+        has_gpu: raw.gpu.is_some(),
+    }
+    .scenario(raw)
 }
 
 /// serde-saphyr renders a snippet over several lines; keep only the message.
@@ -258,6 +329,7 @@ pub fn single_pod_plan(
         vars: vec![],
         formulas: vec![],
         search: None,
+        gpu: None,
         pods: vec![PodPlan {
             qos: qos_class(request, limit, None, None),
             name: name.to_string(),
@@ -311,6 +383,7 @@ fn valid_name(name: &str) -> bool {
 
 struct Checker<'a> {
     path: &'a str,
+    has_gpu: bool,
 }
 
 impl Checker<'_> {
@@ -410,6 +483,7 @@ impl Checker<'_> {
             .as_ref()
             .map(|s| self.search(s, &pods))
             .transpose()?;
+        let gpu = raw.gpu.as_ref().map(|g| self.gpu(g)).transpose()?;
         Ok(Plan {
             name,
             description: raw.description,
@@ -418,6 +492,41 @@ impl Checker<'_> {
             vars,
             formulas,
             search,
+            gpu,
+        })
+    }
+
+    fn gpu(&self, g: &RawGpu) -> Result<crate::gpu::GpuSpec, ScenarioError> {
+        use crate::gpu::BackendChoice;
+        let backend = match g.backend.as_ref() {
+            None => BackendChoice::Auto,
+            Some(t) => match t.value.as_str() {
+                "auto" => BackendChoice::Auto,
+                "cuda" => BackendChoice::Cuda,
+                "sim" => BackendChoice::Sim,
+                other => {
+                    return Err(self.err(
+                        &t.referenced,
+                        "gpu.backend",
+                        format!("{other:?} is not a backend (auto, cuda, sim)"),
+                    ));
+                }
+            },
+        };
+        let memory_bytes = match &g.memory {
+            Some(t) => {
+                let b = self.unit(t, "gpu.memory", units::parse_bytes)?;
+                if b == 0 {
+                    return Err(self.err(&t.referenced, "gpu.memory", "must be more than zero"));
+                }
+                b
+            }
+            None => DEFAULT_SIM_GPU_MEMORY,
+        };
+        Ok(crate::gpu::GpuSpec {
+            backend,
+            device: g.device.as_ref().map_or(0, |d| d.value),
+            memory_bytes,
         })
     }
 
@@ -443,11 +552,44 @@ impl Checker<'_> {
             Some(r) => r.value,
             None => DEFAULT_SEARCH_REPEAT,
         };
+        let mut strategies = Vec::new();
+        if let Some(list) = &s.strategies {
+            let loads = pods
+                .iter()
+                .find(|p| p.name == s.pod.value)
+                .is_some_and(|p| {
+                    p.workload
+                        .phases
+                        .iter()
+                        .any(|ph| matches!(ph, Phase::ModelLoad(_)))
+                });
+            if !loads {
+                return Err(self.err(
+                    &list.referenced,
+                    "search.strategies",
+                    format!("pod {:?} has no model-load workload", s.pod.value),
+                ));
+            }
+            for t in &list.value {
+                let st = LoadStrategy::parse(&t.value).ok_or_else(|| {
+                    self.err(
+                        &t.referenced,
+                        "search.strategies",
+                        format!(
+                            "{:?} is not a loading strategy (read-then-copy, chunked, mmap)",
+                            t.value
+                        ),
+                    )
+                })?;
+                strategies.push(st);
+            }
+        }
         Ok(SearchSpec {
             pod: s.pod.value.clone(),
             range,
             precision_bytes: self.bytes(&s.precision, "search.precision")?,
             repeat,
+            strategies,
         })
     }
 
@@ -604,17 +746,32 @@ impl Checker<'_> {
             ("count", w.count.as_ref().map(|t| t.referenced)),
             ("command", w.command.as_ref().map(|t| t.referenced)),
             ("env", w.env.as_ref().map(|t| t.referenced)),
+            ("model", w.model.as_ref().map(|t| t.referenced)),
+            ("dtype", w.dtype.as_ref().map(|t| t.referenced)),
+            ("strategy", w.strategy.as_ref().map(|t| t.referenced)),
+            ("keep_host", w.keep_host.as_ref().map(|t| t.referenced)),
+            ("chunk", w.chunk.as_ref().map(|t| t.referenced)),
+            ("pinned", w.pinned.as_ref().map(|t| t.referenced)),
+            ("source", w.source.as_ref().map(|t| t.referenced)),
+            ("file", w.file.as_ref().map(|t| t.referenced)),
+            ("overhead", w.overhead.as_ref().map(|t| t.referenced)),
         ];
         let allowed: &[&str] = match kind {
             "leak" => &["baseline", "rate", "cap", "duration"],
             "burst" => &["baseline", "spike", "period", "hold", "count", "duration"],
             "steady" => &["size", "duration"],
             "command" => &["command", "env"],
+            "model-load" => &[
+                "size", "model", "dtype", "strategy", "keep_host", "chunk", "pinned", "source",
+                "file", "overhead", "hold",
+            ],
             _ => {
                 return Err(self.err(
                     &w.kind.referenced,
                     &format!("{at}.kind"),
-                    format!("{kind:?} is not a workload kind (leak, burst, steady, command)"),
+                    format!(
+                        "{kind:?} is not a workload kind (leak, burst, steady, command, model-load)"
+                    ),
                 ));
             }
         };
@@ -699,6 +856,7 @@ impl Checker<'_> {
                     .ok_or_else(|| missing("size"))?,
                 duration_s: duration_s.ok_or_else(|| missing("duration"))?,
             },
+            "model-load" => Phase::ModelLoad(self.model_load(w, at)?),
             _ => {
                 let command = w.command.as_ref().ok_or_else(|| missing("command"))?;
                 if command.value.is_empty() || command.value[0].is_empty() {
@@ -718,6 +876,164 @@ impl Checker<'_> {
                 }
             }
         })
+    }
+}
+
+impl Checker<'_> {
+    fn model_load(&self, w: &RawWorkload, at: &str) -> Result<ModelLoad, ScenarioError> {
+        let field = |f: &str| format!("{at}.{f}");
+        if !self.has_gpu {
+            return Err(self.err(
+                &w.kind.referenced,
+                &field("kind"),
+                "a model-load workload needs a gpu: block (backend: auto, cuda or sim)",
+            ));
+        }
+        let size_bytes = match (&w.size, &w.model) {
+            (Some(_), None) => {
+                if let Some(d) = &w.dtype {
+                    return Err(self.err(
+                        &d.referenced,
+                        &field("dtype"),
+                        "dtype goes with model (a config.json); size is already in bytes",
+                    ));
+                }
+                self.bytes(&w.size, &field("size"))?.unwrap_or(0)
+            }
+            (None, Some(m)) => self.model_bytes(m, w.dtype.as_ref(), at)?,
+            (Some(s), Some(_)) => {
+                return Err(self.err(
+                    &s.referenced,
+                    &field("size"),
+                    "give size or model (a config.json), not both",
+                ));
+            }
+            (None, None) => {
+                return Err(self.err(
+                    &w.kind.referenced,
+                    &field("size"),
+                    "a model-load workload needs size (e.g. 14Gi) or model (a config.json)",
+                ));
+            }
+        };
+        if size_bytes == 0 {
+            let loc = w.size.as_ref().map_or(w.kind.referenced, |t| t.referenced);
+            return Err(self.err(&loc, &field("size"), "must be more than zero"));
+        }
+        let strategy = match &w.strategy {
+            None => LoadStrategy::ReadThenCopy,
+            Some(t) => LoadStrategy::parse(&t.value).ok_or_else(|| {
+                self.err(
+                    &t.referenced,
+                    &field("strategy"),
+                    format!(
+                        "{:?} is not a loading strategy (read-then-copy, chunked, mmap)",
+                        t.value
+                    ),
+                )
+            })?,
+        };
+        let synthetic = match w.source.as_ref() {
+            None => false,
+            Some(t) if t.value == "file" => false,
+            Some(t) if t.value == "synthetic" => true,
+            Some(t) => {
+                return Err(self.err(
+                    &t.referenced,
+                    &field("source"),
+                    format!("{:?} is not a source (file or synthetic)", t.value),
+                ));
+            }
+        };
+        if synthetic && let Some(f) = &w.file {
+            return Err(self.err(
+                &f.referenced,
+                &field("file"),
+                "a synthetic source has no file",
+            ));
+        }
+        if synthetic && strategy == LoadStrategy::Mmap {
+            let loc = w.source.as_ref().map_or(w.kind.referenced, |t| t.referenced);
+            return Err(self.err(
+                &loc,
+                &field("source"),
+                "the mmap strategy maps a file; use source: file",
+            ));
+        }
+        if let Some(p) = &w.pinned
+            && strategy != LoadStrategy::Chunked
+        {
+            return Err(self.err(
+                &p.referenced,
+                &field("pinned"),
+                "only the chunked strategy has a buffer to pin",
+            ));
+        }
+        if let Some(k) = &w.keep_host
+            && strategy != LoadStrategy::ReadThenCopy
+        {
+            return Err(self.err(
+                &k.referenced,
+                &field("keep_host"),
+                "only read-then-copy holds a whole host copy",
+            ));
+        }
+        let chunk_bytes = self
+            .bytes(&w.chunk, &field("chunk"))?
+            .unwrap_or(DEFAULT_LOAD_CHUNK);
+        if chunk_bytes < 4096 {
+            let loc = w.chunk.as_ref().map_or(w.kind.referenced, |t| t.referenced);
+            return Err(self.err(&loc, &field("chunk"), "must be at least 4Ki"));
+        }
+        let file = if synthetic {
+            None
+        } else {
+            Some(match &w.file {
+                Some(f) => self.relative(&f.value),
+                None => default_model_file(size_bytes),
+            })
+        };
+        Ok(ModelLoad {
+            size_bytes,
+            strategy,
+            keep_host: w.keep_host.as_ref().is_some_and(|k| k.value),
+            chunk_bytes,
+            pinned: w.pinned.as_ref().is_some_and(|p| p.value),
+            file,
+            overhead_bytes: self.bytes(&w.overhead, &field("overhead"))?.unwrap_or(0),
+            hold_s: self.seconds(&w.hold, &field("hold"))?.unwrap_or(0.0),
+        })
+    }
+
+    /// A path in the scenario, relative to the scenario's own folder.
+    fn relative(&self, p: &str) -> PathBuf {
+        let p = Path::new(p);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            Path::new(self.path)
+                .parent()
+                .unwrap_or(Path::new("."))
+                .join(p)
+        }
+    }
+
+    /// Weight bytes of a config.json at a dtype (the config's own by default).
+    fn model_bytes(&self, m: &Text, dtype: Option<&Text>, at: &str) -> Result<u64, ScenarioError> {
+        let cfg = crate::model::ModelConfig::load(&self.relative(&m.value))
+            .map_err(|e| self.err(&m.referenced, &format!("{at}.model"), e))?;
+        let dtype = match dtype {
+            Some(d) => crate::model::Dtype::parse(&d.value)
+                .map_err(|e| self.err(&d.referenced, &format!("{at}.dtype"), e))?,
+            None => cfg.dtype().ok_or_else(|| {
+                self.err(
+                    &m.referenced,
+                    &format!("{at}.dtype"),
+                    "the config names no torch_dtype oomsim knows; give dtype",
+                )
+            })?,
+        };
+        Ok(cfg.weight_bytes(dtype))
     }
 }
 

@@ -21,6 +21,8 @@ pub struct RawScenario {
     pub formulas: Option<BTreeMap<String, Text>>,
     /// Search the smallest safe limit of one pod after the run.
     pub search: Option<RawSearch>,
+    /// A GPU the pods share: `{backend: auto | cuda | sim, device: 0, memory: 80Gi}`.
+    pub gpu: Option<RawGpu>,
     pub pods: Spanned<Vec<RawPod>>,
 }
 
@@ -31,6 +33,16 @@ pub struct RawSearch {
     pub range: Option<Text>,
     pub precision: Option<Text>,
     pub repeat: Option<Spanned<u32>>,
+    /// For a model-load pod: search once per loading strategy.
+    pub strategies: Option<Spanned<Vec<Text>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGpu {
+    pub backend: Option<Text>,
+    pub device: Option<Spanned<u32>>,
+    pub memory: Option<Text>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -89,6 +101,17 @@ pub struct RawWorkload {
     pub count: Option<Spanned<u32>>,
     pub command: Option<Spanned<Vec<String>>>,
     pub env: Option<Spanned<BTreeMap<String, String>>>,
+    /// model-load: a Hugging Face config.json (instead of `size`) and its dtype.
+    pub model: Option<Text>,
+    pub dtype: Option<Text>,
+    pub strategy: Option<Text>,
+    pub keep_host: Option<Spanned<bool>>,
+    pub chunk: Option<Text>,
+    pub pinned: Option<Spanned<bool>>,
+    /// `file` (default) or `synthetic`.
+    pub source: Option<Text>,
+    pub file: Option<Text>,
+    pub overhead: Option<Text>,
 }
 
 #[derive(Debug, Deserialize)]

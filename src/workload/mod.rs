@@ -2,9 +2,12 @@
 //! `oomsim __workload` subcommand, already inside its cgroup).
 //!
 //! Every byte a workload says it holds is written, one byte per 4 KiB page,
-//! so the kernel charges it to the cgroup. Nothing is reported back but the
-//! exit status; the harness reads the kernel's counters.
+//! so the kernel charges it to the cgroup. Memory is measured by the harness
+//! from the kernel's counters; what only the workload knows (a CUDA
+//! out-of-memory error, when a copy began) goes back as [`events`].
 
+pub mod events;
+mod load;
 mod region;
 
 use std::process::Command;
@@ -19,6 +22,8 @@ const LEAK_TICK: Duration = Duration::from_millis(5);
 
 /// Run every phase in order; returns the process exit code.
 pub fn run(spec: &WorkloadSpec) -> i32 {
+    let events = events::Events::from_env();
+    let mut device: Option<Box<dyn crate::gpu::Device>> = None;
     for phase in &spec.phases {
         let result = match phase {
             Phase::Leak {
@@ -54,6 +59,10 @@ pub fn run(spec: &WorkloadSpec) -> i32 {
                 duration_s,
             } => steady(spec.pages, *size_bytes, *duration_s),
             Phase::Command { argv, env } => command(argv, env),
+            Phase::ModelLoad(m) => match open_device(&mut device) {
+                Ok(dev) => load::model_load(spec.pages, m, dev, &events),
+                Err(e) => Err(e),
+            },
         };
         match result {
             Ok(0) => {}
@@ -65,6 +74,24 @@ pub fn run(spec: &WorkloadSpec) -> i32 {
         }
     }
     0
+}
+
+/// The run's GPU, opened on first use and kept across phases.
+fn open_device(
+    slot: &mut Option<Box<dyn crate::gpu::Device>>,
+) -> std::io::Result<&dyn crate::gpu::Device> {
+    if slot.is_none() {
+        let dev = crate::gpu::open_from_env()
+            .map_err(|e| std::io::Error::other(format!("cannot open the GPU: {e}")))?
+            .ok_or_else(|| {
+                std::io::Error::other(format!(
+                    "no GPU was prepared for this pod ({} is not set)",
+                    crate::gpu::ENV_LEDGER
+                ))
+            })?;
+        *slot = Some(dev);
+    }
+    Ok(slot.as_deref().expect("set above"))
 }
 
 /// The largest a leak without a cap may reserve: the host's RAM.

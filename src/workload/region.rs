@@ -92,6 +92,35 @@ impl Region {
         self.touched = self.touched.max(upto);
     }
 
+    /// `len` bytes from `offset` for writing; they count as touched.
+    pub fn slice_mut(&mut self, offset: usize, len: usize) -> &mut [u8] {
+        assert!(offset + len <= self.len, "slice past the region");
+        self.touched = self.touched.max(offset + len);
+        // SAFETY: offset..offset+len lies inside our mapping (asserted above),
+        // and &mut self makes the slice the only reference.
+        unsafe { std::slice::from_raw_parts_mut(self.start.add(offset), len) }
+    }
+
+    /// `len` bytes from `offset` for reading.
+    pub fn slice(&self, offset: usize, len: usize) -> &[u8] {
+        assert!(offset + len <= self.len, "slice past the region");
+        // SAFETY: inside our mapping (asserted above); untouched pages read as zeros.
+        unsafe { std::slice::from_raw_parts(self.start.add(offset), len) }
+    }
+
+    /// Lock the whole region in memory (page-locked, as a pinned DMA buffer is).
+    pub fn lock(&mut self) -> std::io::Result<()> {
+        if self.len == 0 {
+            return Ok(());
+        }
+        // SAFETY: locking a range inside our own mapping.
+        if unsafe { libc::mlock(self.start.cast(), self.len) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        self.touched = self.len;
+        Ok(())
+    }
+
     /// Give the touched pages back to the kernel; the reservation stays.
     pub fn release(&mut self) {
         if self.touched > 0 {

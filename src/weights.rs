@@ -1,0 +1,117 @@
+//! Weights files for `model-load`: real files on disk, created once at the
+//! size asked and reused by every later run. They are written through a
+//! bounded window of page cache (written back and dropped as it goes), so
+//! creating a 14 GiB file does not fill the host's memory.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::path::Path;
+
+/// Written, synced and dropped from the page cache this much at a time.
+const WINDOW: usize = 64 << 20;
+
+/// Make sure `path` holds exactly `size` bytes of non-zero data; create it
+/// (atomically: a temp file renamed) if not. Returns whether it was created.
+pub fn ensure(path: &Path, size: u64, progress: bool) -> Result<bool, String> {
+    if std::fs::metadata(path).is_ok_and(|m| m.len() == size) {
+        return Ok(false);
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let free = free_bytes(dir)?;
+    if free < size + (1 << 30) {
+        return Err(format!(
+            "{}: a {} weights file is needed but the disk has {} free (keeping 1Gi spare)",
+            path.display(),
+            crate::units::fmt_quantity(size),
+            crate::units::fmt_quantity(free)
+        ));
+    }
+    if progress {
+        eprintln!(
+            "oomsim: creating the weights file {} ({}, once; later runs reuse it)",
+            path.display(),
+            crate::units::fmt_quantity(size)
+        );
+    }
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
+        std::process::id()
+    ));
+    let result = write(&tmp, size).and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(format!("{}: cannot create the weights file: {e}", path.display()));
+    }
+    Ok(true)
+}
+
+fn write(tmp: &Path, size: u64) -> std::io::Result<()> {
+    let mut f: File = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(tmp)?;
+    // A pattern that differs page to page, so nothing can be deduplicated or sparse.
+    let mut buf = vec![0u8; WINDOW];
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for word in buf.chunks_exact_mut(8) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        word.copy_from_slice(&x.to_le_bytes());
+    }
+    let mut written = 0u64;
+    while written < size {
+        let n = (size - written).min(WINDOW as u64) as usize;
+        f.write_all(&buf[..n])?;
+        f.sync_data()?;
+        // SAFETY: advisory call on our own open fd.
+        unsafe {
+            libc::posix_fadvise(
+                f.as_raw_fd(),
+                written as i64,
+                n as i64,
+                libc::POSIX_FADV_DONTNEED,
+            )
+        };
+        written += n as u64;
+    }
+    Ok(())
+}
+
+fn free_bytes(dir: &Path) -> Result<u64, String> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes())
+        .map_err(|_| format!("{}: bad path", dir.display()))?;
+    // SAFETY: statvfs writes into our zeroed struct; the path is NUL-terminated.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return Err(format!(
+            "{}: {}",
+            dir.display(),
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(st.f_bavail as u64 * st.f_frsize as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn created_once_at_size_then_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m.bin");
+        assert!(ensure(&p, 3 * 1024 * 1024 + 5, false).unwrap());
+        let bytes = std::fs::read(&p).unwrap();
+        assert_eq!(bytes.len(), 3 * 1024 * 1024 + 5);
+        assert!(bytes.iter().filter(|b| **b == 0).count() < bytes.len() / 100);
+        assert!(!ensure(&p, 3 * 1024 * 1024 + 5, false).unwrap(), "reused");
+        assert!(ensure(&p, 4096, false).unwrap(), "a wrong size is rewritten");
+        assert_eq!(std::fs::metadata(&p).unwrap().len(), 4096);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temp left");
+    }
+}
