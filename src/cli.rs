@@ -50,6 +50,11 @@ pub enum Cmd {
     Validate { scenario: PathBuf },
     /// Measure oomsim itself: fill rate, OOM detection latency, sampler cost.
     Bench(BenchArgs),
+    /// vLLM's GPU memory: plan safe settings.
+    Vllm {
+        #[command(subcommand)]
+        command: VllmCmd,
+    },
     /// Internal: run a workload inside a pod (started by `run`).
     #[command(name = WORKLOAD_SUBCOMMAND, hide = true)]
     Workload { spec: String },
@@ -123,4 +128,76 @@ pub struct SearchArgs {
     /// The program and its arguments, after `--`.
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VllmCmd {
+    /// The KV cache budget line by line, whether vLLM starts, and safe settings.
+    Plan(VllmPlanArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VllmPlanArgs {
+    /// The model's Hugging Face config.json.
+    #[arg(long, value_name = "CONFIG.json", required_unless_present = "layers")]
+    pub model: Option<PathBuf>,
+    /// Without a config: layers (with --kv-heads, --head-dim and --weights).
+    #[arg(long, requires_all = ["kv_heads", "head_dim", "weights"], conflicts_with = "model")]
+    pub layers: Option<u64>,
+    #[arg(long)]
+    pub kv_heads: Option<u64>,
+    #[arg(long)]
+    pub head_dim: Option<u64>,
+    /// Vocabulary size without a config (for the sampler's logits).
+    #[arg(long, default_value_t = 32000)]
+    pub vocab: u64,
+    /// The GPU's memory (80Gi, 141G).
+    #[arg(long, value_name = "QTY")]
+    pub gpu_memory: String,
+    #[arg(long, default_value_t = crate::vllm::DEFAULT_UTILIZATION)]
+    pub gpu_memory_utilization: f64,
+    /// Default: the config's max_position_embeddings.
+    #[arg(long)]
+    pub max_model_len: Option<u64>,
+    #[arg(long, default_value_t = crate::vllm::DEFAULT_MAX_NUM_SEQS)]
+    pub max_num_seqs: u64,
+    #[arg(long, default_value_t = crate::vllm::DEFAULT_BATCHED_TOKENS)]
+    pub max_num_batched_tokens: u64,
+    #[arg(long, default_value_t = crate::vllm::DEFAULT_BLOCK_SIZE)]
+    pub block_size: u64,
+    /// Weights dtype (default: the config's torch_dtype): fp32, fp16, bf16, fp8.
+    #[arg(long)]
+    pub dtype: Option<String>,
+    /// KV cache dtype (default: the weights' dtype).
+    #[arg(long)]
+    pub kv_cache_dtype: Option<String>,
+    /// An absolute KV cache size instead of the utilization arithmetic.
+    #[arg(long, value_name = "QTY")]
+    pub kv_cache_memory: Option<String>,
+    /// Weight bytes (default: parameters from the config x dtype).
+    #[arg(long, value_name = "QTY")]
+    pub weights: Option<String>,
+    /// Peak activation (default: batched tokens x (hidden + MLP) x 2 x dtype).
+    #[arg(long, value_name = "QTY")]
+    pub activation: Option<String>,
+    #[arg(long, value_name = "QTY", default_value = "512Mi")]
+    pub non_torch: String,
+    /// CUDA graph memory (0 with --enforce-eager).
+    #[arg(long, value_name = "QTY", default_value = "512Mi")]
+    pub cuda_graphs: String,
+    /// Memory another process holds on the same GPU.
+    #[arg(long, value_name = "QTY", default_value = "0")]
+    pub other: String,
+    /// Kept free for the CUDA context and fragmentation.
+    #[arg(long, value_name = "QTY", default_value = "1Gi")]
+    pub margin: String,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Draw the safe-region map into this folder.
+    #[arg(long, value_name = "DIR")]
+    pub plot: Option<PathBuf>,
+    /// kv-cache run reports whose failure points go on the map.
+    #[arg(long, value_name = "REPORT.json", num_args = 1..)]
+    pub runs: Vec<PathBuf>,
 }

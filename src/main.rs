@@ -16,6 +16,7 @@ mod search;
 mod signals;
 mod sizing;
 mod units;
+mod vllm;
 mod weights;
 mod verdict;
 mod workload;
@@ -46,6 +47,13 @@ impl Failure {
     pub fn input(message: impl Into<String>) -> Failure {
         Failure {
             code: exit::BAD_INPUT,
+            message: message.into(),
+        }
+    }
+
+    pub fn internal(message: impl Into<String>) -> Failure {
+        Failure {
+            code: exit::INTERNAL,
             message: message.into(),
         }
     }
@@ -89,6 +97,9 @@ fn main() -> ExitCode {
             signals::install();
             bench::run(&args)
         }
+        Cmd::Vllm {
+            command: cli::VllmCmd::Plan(args),
+        } => vllm_plan(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -267,6 +278,99 @@ fn run_command(args: RunArgs) -> Result<u8, Failure> {
     } else {
         exit::EXPECTATION_FAILED
     })
+}
+
+fn vllm_plan(a: &cli::VllmPlanArgs) -> Result<u8, Failure> {
+    let bytes = |flag: &str, v: &str| {
+        units::parse_bytes(v).map_err(|e| Failure::input(format!("{flag}: {e}")))
+    };
+    let dtype = |flag: &str, v: &Option<String>| {
+        v.as_deref()
+            .map(|d| model::Dtype::parse(d).map_err(|e| Failure::input(format!("{flag}: {e}"))))
+            .transpose()
+    };
+    let cfg = match (&a.model, a.layers) {
+        (Some(path), _) => model::ModelConfig::load(path).map_err(Failure::input)?,
+        (None, Some(layers)) => {
+            let (kv, hd) = (a.kv_heads.unwrap_or(1), a.head_dim.unwrap_or(128));
+            model::ModelConfig {
+                num_hidden_layers: layers,
+                num_attention_heads: kv,
+                num_key_value_heads: Some(kv),
+                hidden_size: kv * hd,
+                head_dim: Some(hd),
+                vocab_size: a.vocab,
+                intermediate_size: None,
+                torch_dtype: None,
+                sliding_window: None,
+                tie_word_embeddings: None,
+                max_position_embeddings: None,
+            }
+        }
+        (None, None) => return Err(Failure::input("--model: give a config.json or --layers")),
+    };
+    let dt = dtype("--dtype", &a.dtype)?
+        .or(cfg.dtype())
+        .ok_or_else(|| Failure::input("--dtype: the config names no torch_dtype; give --dtype"))?;
+    let gpu = bytes("--gpu-memory", &a.gpu_memory)?;
+    if gpu == 0 {
+        return Err(Failure::input("--gpu-memory: must be more than zero"));
+    }
+    if !(a.gpu_memory_utilization > 0.0 && a.gpu_memory_utilization <= 1.0) {
+        return Err(Failure::input(format!(
+            "--gpu-memory-utilization: {} is outside (0, 1]",
+            a.gpu_memory_utilization
+        )));
+    }
+    for (flag, v) in [
+        ("--max-num-seqs", a.max_num_seqs),
+        ("--block-size", a.block_size),
+        ("--max-num-batched-tokens", a.max_num_batched_tokens),
+    ] {
+        if v == 0 {
+            return Err(Failure::input(format!("{flag}: must be more than zero")));
+        }
+    }
+    let mut inp = vllm::Inputs::new(cfg, dt, gpu);
+    inp.kv_dtype = dtype("--kv-cache-dtype", &a.kv_cache_dtype)?.unwrap_or(dt);
+    inp.utilization = a.gpu_memory_utilization;
+    if let Some(n) = a.max_model_len {
+        if n == 0 {
+            return Err(Failure::input("--max-model-len: must be more than zero"));
+        }
+        inp.max_model_len = n;
+    }
+    inp.max_num_seqs = a.max_num_seqs;
+    inp.max_num_batched_tokens = a.max_num_batched_tokens;
+    inp.block_size = a.block_size;
+    let opt = |flag: &str, v: &Option<String>| v.as_deref().map(|v| bytes(flag, v)).transpose();
+    inp.kv_cache_memory = opt("--kv-cache-memory", &a.kv_cache_memory)?;
+    inp.weights = opt("--weights", &a.weights)?;
+    inp.activation = opt("--activation", &a.activation)?;
+    inp.non_torch_bytes = bytes("--non-torch", &a.non_torch)?;
+    inp.cuda_graph_bytes = bytes("--cuda-graphs", &a.cuda_graphs)?;
+    inp.other_bytes = bytes("--other", &a.other)?;
+    inp.margin_bytes = bytes("--margin", &a.margin)?;
+    let p = vllm::plan(&inp);
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&p).map_err(|e| Failure::internal(e.to_string()))?
+        );
+    } else {
+        print!("{}", vllm::describe(&inp, &p));
+    }
+    if let Some(dir) = &a.plot {
+        let mut points = Vec::new();
+        for r in &a.runs {
+            points.extend(report::plot::kv_points(r).map_err(Failure::input)?);
+        }
+        let files = report::plot::safe_region(&inp, &points, dir).map_err(Failure::internal)?;
+        for f in files {
+            eprintln!("oomsim: drew {}", f.display());
+        }
+    }
+    Ok(exit::OK)
 }
 
 /// After Ctrl-C or SIGTERM: say what was cleaned up, exit 128 + signal.

@@ -11,11 +11,21 @@ use std::path::Path;
 /// Written, synced and dropped from the page cache this much at a time.
 const WINDOW: usize = 64 << 20;
 
-/// Make sure `path` holds exactly `size` bytes of non-zero data; create it
-/// (atomically: a temp file renamed) if not. Returns whether it was created.
+/// Make sure `path` holds at least `size` bytes: an existing file is used as
+/// it is (its first `size` bytes; never rewritten, it may be real weights);
+/// a missing one is created (atomically: a temp file renamed) with non-zero
+/// data. Returns whether it was created.
 pub fn ensure(path: &Path, size: u64, progress: bool) -> Result<bool, String> {
-    if std::fs::metadata(path).is_ok_and(|m| m.len() == size) {
-        return Ok(false);
+    if let Ok(m) = std::fs::metadata(path) {
+        if m.len() >= size {
+            return Ok(false);
+        }
+        return Err(format!(
+            "{}: the weights file has {} bytes, fewer than the {} to load",
+            path.display(),
+            m.len(),
+            size
+        ));
     }
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -110,8 +120,10 @@ mod tests {
         assert_eq!(bytes.len(), 3 * 1024 * 1024 + 5);
         assert!(bytes.iter().filter(|b| **b == 0).count() < bytes.len() / 100);
         assert!(!ensure(&p, 3 * 1024 * 1024 + 5, false).unwrap(), "reused");
-        assert!(ensure(&p, 4096, false).unwrap(), "a wrong size is rewritten");
-        assert_eq!(std::fs::metadata(&p).unwrap().len(), 4096);
+        assert!(!ensure(&p, 4096, false).unwrap(), "a larger file is used as it is");
+        assert_eq!(std::fs::metadata(&p).unwrap().len(), 3 * 1024 * 1024 + 5);
+        let e = ensure(&p, 4 << 20, false).unwrap_err();
+        assert!(e.contains("fewer than the 4194304 to load"), "{e}");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temp left");
     }
 }

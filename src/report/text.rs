@@ -107,6 +107,9 @@ fn describe_pod(out: &mut String, report: &Report, pod: &PodReport) {
             fmt_human(d.host_bytes)
         );
     }
+    if let Some(line) = kv_line(pod) {
+        let _ = writeln!(out, "KV cache:     {line}");
+    }
     let _ = writeln!(out, "OOM kills:    {}", pod.oom_kill_count);
     if let Some(kill) = &pod.kernel_kill {
         let _ = writeln!(out, "Kernel:       {}", kill.line);
@@ -123,4 +126,39 @@ fn describe_pod(out: &mut String, report: &Report, pod: &PodReport) {
         };
         let _ = writeln!(out, "Expectation:  {held}");
     }
+}
+
+/// What a kv-cache workload predicted and what happened.
+fn kv_line(pod: &PodReport) -> Option<String> {
+    let find = |name: &str| pod.events.iter().find(|e| e.event == name);
+    let start = find("kv_start")?;
+    let n = |e: &crate::workload::events::Event, k: &str| {
+        e.data.get(k).and_then(|v| v.as_u64()).unwrap_or(0)
+    };
+    let mode = start.data.get("mode").and_then(|v| v.as_str()).unwrap_or("?");
+    let predicted = format!(
+        "{mode}, {} KV tokens predicted ({:.1} requests at once)",
+        n(start, "predicted_kv_tokens"),
+        start
+            .data
+            .get("predicted_concurrency")
+            .and_then(|v| v.as_f64())
+            .unwrap_or(0.0)
+    );
+    Some(match (find("kv_oom"), find("kv_done")) {
+        (Some(o), _) => format!(
+            "{predicted}; CUDA OOM at concurrency {} with {} tokens in flight ({} allocated in {} blocks)",
+            n(o, "concurrency"),
+            n(o, "tokens_in_flight"),
+            n(o, "allocated_tokens"),
+            n(o, "blocks")
+        ),
+        (None, Some(d)) => format!(
+            "{predicted}; peak concurrency {}, {} preemptions, {} requests completed",
+            n(d, "peak_concurrency"),
+            n(d, "preemptions"),
+            n(d, "completed")
+        ),
+        (None, None) => predicted,
+    })
 }

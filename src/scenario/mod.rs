@@ -95,6 +95,37 @@ pub enum Phase {
     /// Load a model's weights onto the run's GPU.
     #[serde(rename = "model-load")]
     ModelLoad(ModelLoad),
+    /// A vLLM-like server's KV cache under a ramp of concurrent requests.
+    #[serde(rename = "kv-cache")]
+    KvCache(KvCache),
+}
+
+/// How the KV cache gets its memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KvMode {
+    /// vLLM: the whole budget up front, in blocks; preempt when they run out.
+    Paged,
+    /// A naive server: allocate blocks as sequences grow, until CUDA OOM.
+    Dynamic,
+}
+
+/// The `kv-cache` workload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KvCache {
+    pub mode: KvMode,
+    /// The model and vLLM's settings; the device's capacity is read at start.
+    pub vllm: crate::vllm::Inputs,
+    pub prompt_tokens: u64,
+    pub output_tokens: u64,
+    /// Concurrent requests reached at the end of the ramp.
+    pub concurrency: u64,
+    pub ramp_s: f64,
+    /// One decode step: every running sequence grows by a token.
+    pub step_s: f64,
+    pub duration_s: f64,
+    /// Allocate the sampler's logits (outside vLLM's KV budget).
+    pub logits: bool,
 }
 
 /// How weights travel from disk to the device.
@@ -755,6 +786,23 @@ impl Checker<'_> {
             ("source", w.source.as_ref().map(|t| t.referenced)),
             ("file", w.file.as_ref().map(|t| t.referenced)),
             ("overhead", w.overhead.as_ref().map(|t| t.referenced)),
+            ("mode", w.mode.as_ref().map(|t| t.referenced)),
+            (
+                "gpu_memory_utilization",
+                w.gpu_memory_utilization.as_ref().map(|t| t.referenced),
+            ),
+            ("max_num_seqs", w.max_num_seqs.as_ref().map(|t| t.referenced)),
+            ("max_model_len", w.max_model_len.as_ref().map(|t| t.referenced)),
+            ("kv_cache_dtype", w.kv_cache_dtype.as_ref().map(|t| t.referenced)),
+            ("kv_cache_memory", w.kv_cache_memory.as_ref().map(|t| t.referenced)),
+            ("weights", w.weights.as_ref().map(|t| t.referenced)),
+            ("activation", w.activation.as_ref().map(|t| t.referenced)),
+            ("prompt", w.prompt.as_ref().map(|t| t.referenced)),
+            ("output", w.output.as_ref().map(|t| t.referenced)),
+            ("concurrency", w.concurrency.as_ref().map(|t| t.referenced)),
+            ("ramp", w.ramp.as_ref().map(|t| t.referenced)),
+            ("step", w.step.as_ref().map(|t| t.referenced)),
+            ("logits", w.logits.as_ref().map(|t| t.referenced)),
         ];
         let allowed: &[&str] = match kind {
             "leak" => &["baseline", "rate", "cap", "duration"],
@@ -765,12 +813,17 @@ impl Checker<'_> {
                 "size", "model", "dtype", "strategy", "keep_host", "chunk", "pinned", "source",
                 "file", "overhead", "hold",
             ],
+            "kv-cache" => &[
+                "model", "dtype", "mode", "gpu_memory_utilization", "max_num_seqs",
+                "max_model_len", "kv_cache_dtype", "kv_cache_memory", "weights", "activation",
+                "prompt", "output", "concurrency", "ramp", "step", "duration", "logits",
+            ],
             _ => {
                 return Err(self.err(
                     &w.kind.referenced,
                     &format!("{at}.kind"),
                     format!(
-                        "{kind:?} is not a workload kind (leak, burst, steady, command, model-load)"
+                        "{kind:?} is not a workload kind (leak, burst, steady, command, model-load, kv-cache)"
                     ),
                 ));
             }
@@ -857,6 +910,7 @@ impl Checker<'_> {
                 duration_s: duration_s.ok_or_else(|| missing("duration"))?,
             },
             "model-load" => Phase::ModelLoad(self.model_load(w, at)?),
+            "kv-cache" => Phase::KvCache(self.kv_cache(w, at)?),
             _ => {
                 let command = w.command.as_ref().ok_or_else(|| missing("command"))?;
                 if command.value.is_empty() || command.value[0].is_empty() {
@@ -1002,6 +1056,115 @@ impl Checker<'_> {
             file,
             overhead_bytes: self.bytes(&w.overhead, &field("overhead"))?.unwrap_or(0),
             hold_s: self.seconds(&w.hold, &field("hold"))?.unwrap_or(0.0),
+        })
+    }
+
+    fn kv_cache(&self, w: &RawWorkload, at: &str) -> Result<KvCache, ScenarioError> {
+        use crate::model::{Dtype, ModelConfig};
+        let field = |f: &str| format!("{at}.{f}");
+        if !self.has_gpu {
+            return Err(self.err(
+                &w.kind.referenced,
+                &field("kind"),
+                "a kv-cache workload needs a gpu: block (backend: auto, cuda or sim)",
+            ));
+        }
+        let m = w.model.as_ref().ok_or_else(|| {
+            self.err(
+                &w.kind.referenced,
+                &field("model"),
+                "a kv-cache workload needs model (a Hugging Face config.json)",
+            )
+        })?;
+        let cfg = ModelConfig::load(&self.relative(&m.value))
+            .map_err(|e| self.err(&m.referenced, &field("model"), e))?;
+        let dtype_of = |t: &Option<Text>, f: &str| {
+            t.as_ref()
+                .map(|d| Dtype::parse(&d.value).map_err(|e| self.err(&d.referenced, &field(f), e)))
+                .transpose()
+        };
+        let dtype = match dtype_of(&w.dtype, "dtype")? {
+            Some(d) => d,
+            None => cfg.dtype().ok_or_else(|| {
+                self.err(
+                    &m.referenced,
+                    &field("dtype"),
+                    "the config names no torch_dtype oomsim knows; give dtype",
+                )
+            })?,
+        };
+        let mode = match w.mode.as_ref() {
+            Some(t) if t.value == "paged" => KvMode::Paged,
+            Some(t) if t.value == "dynamic" => KvMode::Dynamic,
+            Some(t) => {
+                return Err(self.err(
+                    &t.referenced,
+                    &field("mode"),
+                    format!("{:?} is not a mode (paged or dynamic)", t.value),
+                ));
+            }
+            None => return Err(self.err(&w.kind.referenced, &field("mode"), "a kv-cache workload needs mode (paged or dynamic)")),
+        };
+        let mut v = crate::vllm::Inputs::new(cfg, dtype, 0);
+        v.kv_dtype = dtype_of(&w.kv_cache_dtype, "kv_cache_dtype")?.unwrap_or(dtype);
+        if let Some(u) = &w.gpu_memory_utilization {
+            if !(u.value > 0.0 && u.value <= 1.0) {
+                return Err(self.err(
+                    &u.referenced,
+                    &field("gpu_memory_utilization"),
+                    format!("{} is outside (0, 1]", u.value),
+                ));
+            }
+            v.utilization = u.value;
+        }
+        let positive = |x: &Option<Spanned<u64>>, f: &str| -> Result<Option<u64>, ScenarioError> {
+            match x {
+                Some(n) if n.value == 0 => {
+                    Err(self.err(&n.referenced, &field(f), "must be more than zero"))
+                }
+                Some(n) => Ok(Some(n.value)),
+                None => Ok(None),
+            }
+        };
+        if let Some(n) = positive(&w.max_num_seqs, "max_num_seqs")? {
+            v.max_num_seqs = n;
+        }
+        if let Some(n) = positive(&w.max_model_len, "max_model_len")? {
+            v.max_model_len = n;
+        }
+        v.kv_cache_memory = self.bytes(&w.kv_cache_memory, &field("kv_cache_memory"))?;
+        v.weights = self.bytes(&w.weights, &field("weights"))?;
+        v.activation = self.bytes(&w.activation, &field("activation"))?;
+        let prompt_tokens = positive(&w.prompt, "prompt")?.unwrap_or(512);
+        let output_tokens = positive(&w.output, "output")?.unwrap_or(512);
+        if prompt_tokens + output_tokens > v.max_model_len {
+            let loc = w.prompt.as_ref().map_or(w.kind.referenced, |t| t.referenced);
+            return Err(self.err(
+                &loc,
+                &field("prompt"),
+                format!(
+                    "prompt + output ({}) is longer than max_model_len {}",
+                    prompt_tokens + output_tokens,
+                    v.max_model_len
+                ),
+            ));
+        }
+        let concurrency = positive(&w.concurrency, "concurrency")?.unwrap_or(v.max_num_seqs);
+        let step_s = self.seconds(&w.step, &field("step"))?.unwrap_or(0.005);
+        if step_s <= 0.0 {
+            let loc = w.step.as_ref().map_or(w.kind.referenced, |t| t.referenced);
+            return Err(self.err(&loc, &field("step"), "must be more than zero"));
+        }
+        Ok(KvCache {
+            mode,
+            vllm: v,
+            prompt_tokens,
+            output_tokens,
+            concurrency,
+            ramp_s: self.seconds(&w.ramp, &field("ramp"))?.unwrap_or(10.0),
+            step_s,
+            duration_s: self.seconds(&w.duration, &field("duration"))?.unwrap_or(30.0),
+            logits: w.logits.as_ref().is_some_and(|l| l.value),
         })
     }
 

@@ -112,6 +112,21 @@ pub struct RawWorkload {
     pub source: Option<Text>,
     pub file: Option<Text>,
     pub overhead: Option<Text>,
+    /// kv-cache: vLLM's settings and the load.
+    pub mode: Option<Text>,
+    pub gpu_memory_utilization: Option<Spanned<f64>>,
+    pub max_num_seqs: Option<Spanned<u64>>,
+    pub max_model_len: Option<Spanned<u64>>,
+    pub kv_cache_dtype: Option<Text>,
+    pub kv_cache_memory: Option<Text>,
+    pub weights: Option<Text>,
+    pub activation: Option<Text>,
+    pub prompt: Option<Spanned<u64>>,
+    pub output: Option<Spanned<u64>>,
+    pub concurrency: Option<Spanned<u64>>,
+    pub ramp: Option<Text>,
+    pub step: Option<Text>,
+    pub logits: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Deserialize)]

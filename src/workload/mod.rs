@@ -7,6 +7,7 @@
 //! out-of-memory error, when a copy began) goes back as [`events`].
 
 pub mod events;
+mod kv;
 mod load;
 mod region;
 
@@ -61,6 +62,10 @@ pub fn run(spec: &WorkloadSpec) -> i32 {
             Phase::Command { argv, env } => command(argv, env),
             Phase::ModelLoad(m) => match open_device(&mut device) {
                 Ok(dev) => load::model_load(spec.pages, m, dev, &events),
+                Err(e) => Err(e),
+            },
+            Phase::KvCache(k) => match open_device(&mut device) {
+                Ok(dev) => kv::kv_cache(k, dev, &events),
                 Err(e) => Err(e),
             },
         };

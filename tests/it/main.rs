@@ -5,6 +5,7 @@
 //! they fail instead.
 
 mod bad_input;
+mod gpu;
 mod harness;
 mod sizing;
 

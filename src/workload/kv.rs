@@ -1,0 +1,293 @@
+//! The `kv-cache` workload: a vLLM-like server's KV cache under a ramp of
+//! concurrent requests, on the run's device. Each request is prefilled
+//! (its prompt's blocks at once), then grows a token per decode step, block
+//! by block, and frees its blocks when its output is done.
+//!
+//! `paged` (vLLM): the budget the planner computes is allocated up front;
+//! when no block is free, the newest running sequence is preempted and
+//! requeued. `dynamic` (a naive server): every block is a device allocation,
+//! and the one past capacity is a CUDA out-of-memory error, recorded with the
+//! concurrency and tokens in flight at that moment.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use super::events::Events;
+use super::load::cuda_oom;
+use crate::gpu::{Device, DeviceMemory, GpuError, OutOfMemory};
+use crate::scenario::{KvCache, KvMode};
+
+struct Seq {
+    id: u64,
+    len: u64,
+    target: u64,
+    /// Blocks held: device allocations (dynamic) or pool blocks (paged).
+    blocks: Vec<Option<Box<dyn DeviceMemory>>>,
+}
+
+/// Where blocks come from.
+enum Pool {
+    Paged { free: u64 },
+    Dynamic,
+}
+
+struct Server<'a> {
+    dev: &'a dyn Device,
+    pool: Pool,
+    block_size: u64,
+    block_bytes: u64,
+    blocks_held: u64,
+    preemptions: u64,
+    completed: u64,
+}
+
+impl Server<'_> {
+    /// One more block; Ok(None) when a paged pool is empty.
+    fn block(&mut self) -> Result<Option<Option<Box<dyn DeviceMemory>>>, GpuError> {
+        let got = match &mut self.pool {
+            Pool::Paged { free } if *free == 0 => return Ok(None),
+            Pool::Paged { free } => {
+                *free -= 1;
+                None
+            }
+            Pool::Dynamic => Some(self.dev.alloc(self.block_bytes)?),
+        };
+        self.blocks_held += 1;
+        Ok(Some(got))
+    }
+
+    fn release(&mut self, seq: &mut Seq) {
+        let n = seq.blocks.len() as u64;
+        seq.blocks.clear();
+        self.blocks_held -= n;
+        if let Pool::Paged { free } = &mut self.pool {
+            *free += n;
+        }
+    }
+
+    /// Blocks for `seq` to hold `len` tokens; Ok(false) if the pool ran dry.
+    fn grow(&mut self, seq: &mut Seq, len: u64) -> Result<bool, GpuError> {
+        while (seq.blocks.len() as u64) * self.block_size < len {
+            match self.block()? {
+                Some(b) => seq.blocks.push(b),
+                None => return Ok(false),
+            }
+        }
+        seq.len = len;
+        Ok(true)
+    }
+}
+
+/// What the run looked like when it ended, or when it failed.
+fn snapshot(s: &Server, running: &[Seq], step: u64) -> serde_json::Value {
+    json!({
+        "step": step,
+        "concurrency": running.len(),
+        "tokens_in_flight": running.iter().map(|q| q.len).sum::<u64>(),
+        "blocks": s.blocks_held,
+        "allocated_tokens": s.blocks_held * s.block_size,
+        "preemptions": s.preemptions,
+        "completed": s.completed,
+    })
+}
+
+fn oom_with(o: &OutOfMemory, events: &Events, state: serde_json::Value) -> i32 {
+    events.emit("kv_oom", state);
+    cuda_oom(o, events)
+}
+
+pub fn kv_cache(k: &KvCache, dev: &dyn Device, events: &Events) -> std::io::Result<i32> {
+    let (_, total) = dev.mem_get_info().map_err(|e| std::io::Error::other(e.to_string()))?;
+    let mut inp = k.vllm.clone();
+    inp.gpu_memory_bytes = total;
+    let plan = crate::vllm::plan(&inp);
+    let mut held: Vec<Box<dyn DeviceMemory>> = Vec::new();
+    // What vLLM allocates before serving: weights, activation workspace,
+    // non-torch buffers and CUDA graphs.
+    for (what, bytes) in [
+        ("weights", plan.weights_bytes),
+        ("activation", plan.activation_bytes),
+        ("non_torch", plan.non_torch_bytes),
+        ("cuda_graphs", plan.cuda_graph_bytes),
+    ] {
+        match dev.alloc(bytes) {
+            Ok(m) => held.push(m),
+            Err(GpuError::OutOfMemory(o)) => {
+                return Ok(oom_with(&o, events, json!({"during": what})));
+            }
+            Err(e) => return Err(std::io::Error::other(e.to_string())),
+        }
+    }
+    let block_bytes = plan.block_bytes;
+    let (free_now, _) = dev.mem_get_info().map_err(|e| std::io::Error::other(e.to_string()))?;
+    let pool = match k.mode {
+        KvMode::Paged => {
+            if let Some(e) = &plan.error {
+                eprintln!("{e}");
+                events.emit("error", json!({"message": e}));
+                return Ok(1);
+            }
+            match dev.alloc(plan.kv_blocks * block_bytes) {
+                Ok(m) => held.push(m),
+                Err(GpuError::OutOfMemory(o)) => {
+                    return Ok(oom_with(&o, events, json!({"during": "kv_cache"})));
+                }
+                Err(e) => return Err(std::io::Error::other(e.to_string())),
+            }
+            Pool::Paged {
+                free: plan.kv_blocks,
+            }
+        }
+        KvMode::Dynamic => Pool::Dynamic,
+    };
+    // Dynamic: every free byte can become a block, so the plan at
+    // utilization 1.0 predicts where it fails.
+    let predicted_tokens = match k.mode {
+        KvMode::Paged => plan.kv_tokens,
+        KvMode::Dynamic => free_now / block_bytes * inp.block_size,
+    };
+    let per_request = k.prompt_tokens + k.output_tokens;
+    events.emit(
+        "kv_start",
+        json!({
+            "mode": if k.mode == KvMode::Paged { "paged" } else { "dynamic" },
+            "gpu_memory_utilization": inp.utilization,
+            "max_num_seqs": inp.max_num_seqs,
+            "max_model_len": inp.max_model_len,
+            "request_tokens": per_request,
+            "kv_bytes_per_token": plan.kv_bytes_per_token,
+            "block_bytes": block_bytes,
+            "predicted_kv_tokens": predicted_tokens,
+            "predicted_concurrency": predicted_tokens as f64 / per_request as f64,
+        }),
+    );
+    let mut server = Server {
+        dev,
+        pool,
+        block_size: inp.block_size,
+        block_bytes,
+        blocks_held: 0,
+        preemptions: 0,
+        completed: 0,
+    };
+    let mut logits: Option<Box<dyn DeviceMemory>> = None;
+    let mut running: Vec<Seq> = Vec::new();
+    let mut waiting: VecDeque<Seq> = VecDeque::new();
+    let mut next_id = 0u64;
+    let mut peak_concurrency = 0usize;
+    let start = Instant::now();
+    let step = Duration::from_secs_f64(k.step_s);
+    let mut last_progress = start;
+    let cap = k.concurrency.min(inp.max_num_seqs).max(1);
+    for n in 0u64.. {
+        let t = start.elapsed().as_secs_f64();
+        if t >= k.duration_s {
+            break;
+        }
+        let ramp = if k.ramp_s > 0.0 { (t / k.ramp_s).min(1.0) } else { 1.0 };
+        let target = (1 + ((cap - 1) as f64 * ramp) as u64) as usize;
+        // Admit: requeued (preempted) requests first, then new ones.
+        while running.len() < target {
+            let mut seq = waiting.pop_front().unwrap_or_else(|| {
+                next_id += 1;
+                Seq {
+                    id: next_id,
+                    len: 0,
+                    target: per_request,
+                    blocks: Vec::new(),
+                }
+            });
+            let prefill = seq.len.max(k.prompt_tokens);
+            match server.grow(&mut seq, prefill) {
+                Ok(true) => running.push(seq),
+                Ok(false) => {
+                    // Not enough free blocks to prefill: wait, as vLLM's scheduler does.
+                    server.release(&mut seq);
+                    seq.len = 0;
+                    waiting.push_front(seq);
+                    break;
+                }
+                Err(GpuError::OutOfMemory(o)) => {
+                    running.push(seq);
+                    let state = snapshot(&server, &running, n);
+                    return Ok(oom_with(&o, events, state));
+                }
+                Err(e) => return Err(std::io::Error::other(e.to_string())),
+            }
+        }
+        peak_concurrency = peak_concurrency.max(running.len());
+        if k.logits && logits.is_none() && !running.is_empty() {
+            match dev.alloc(inp.logits_bytes()) {
+                Ok(m) => logits = Some(m),
+                Err(GpuError::OutOfMemory(o)) => {
+                    let mut state = snapshot(&server, &running, n);
+                    state["during"] = "sampler_logits".into();
+                    return Ok(oom_with(&o, events, state));
+                }
+                Err(e) => return Err(std::io::Error::other(e.to_string())),
+            }
+        }
+        // Decode: every running sequence grows by one token.
+        let mut i = 0;
+        while i < running.len() {
+            let mut seq = std::mem::replace(
+                &mut running[i],
+                Seq { id: 0, len: 0, target: 0, blocks: Vec::new() },
+            );
+            let len = seq.len + 1;
+            match server.grow(&mut seq, len) {
+                Ok(true) => {
+                    running[i] = seq;
+                    i += 1;
+                }
+                Ok(false) => {
+                    // Out of blocks: preempt the newest sequence (recompute later).
+                    running[i] = seq;
+                    let newest = running
+                        .iter()
+                        .enumerate()
+                        .max_by_key(|(_, q)| q.id)
+                        .map_or(i, |(j, _)| j);
+                    let mut victim = running.swap_remove(newest);
+                    server.release(&mut victim);
+                    victim.len = 0;
+                    server.preemptions += 1;
+                    waiting.push_front(victim);
+                }
+                Err(GpuError::OutOfMemory(o)) => {
+                    running[i] = seq;
+                    let state = snapshot(&server, &running, n);
+                    return Ok(oom_with(&o, events, state));
+                }
+                Err(e) => return Err(std::io::Error::other(e.to_string())),
+            }
+        }
+        // Finished requests free their blocks.
+        let mut j = 0;
+        while j < running.len() {
+            if running[j].len >= running[j].target {
+                let mut done = running.swap_remove(j);
+                server.release(&mut done);
+                server.completed += 1;
+            } else {
+                j += 1;
+            }
+        }
+        if last_progress.elapsed() >= Duration::from_secs(1) {
+            last_progress = Instant::now();
+            events.emit("kv_progress", snapshot(&server, &running, n));
+        }
+        let due = start + step * (n as u32 + 1);
+        let now = Instant::now();
+        if due > now {
+            std::thread::sleep(due - now);
+        }
+    }
+    let mut end = snapshot(&server, &running, 0);
+    end["peak_concurrency"] = peak_concurrency.into();
+    events.emit("kv_done", end);
+    drop(logits);
+    Ok(0)
+}
