@@ -50,6 +50,11 @@ pub enum Cmd {
     Validate { scenario: PathBuf },
     /// Measure oomsim itself: fill rate, OOM detection latency, sampler cost.
     Bench(BenchArgs),
+    /// The node: QoS, oom_score_adj and the kubelet's eviction order.
+    Node {
+        #[command(subcommand)]
+        command: NodeCmd,
+    },
     /// vLLM's GPU memory: plan safe settings.
     Vllm {
         #[command(subcommand)]
@@ -200,4 +205,25 @@ pub struct VllmPlanArgs {
     /// kv-cache run reports whose failure points go on the map.
     #[arg(long, value_name = "REPORT.json", num_args = 1..)]
     pub runs: Vec<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NodeCmd {
+    /// Each pod's QoS class, oom_score_adj and eviction rank, from kubectl YAML.
+    Plan(NodePlanArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct NodePlanArgs {
+    /// `kubectl get pods -o yaml` output: a List of Pods, or one Pod.
+    pub pods: PathBuf,
+    /// The node's memory capacity (allocatable), e.g. 16Gi.
+    #[arg(long, value_name = "QTY")]
+    pub capacity: String,
+    /// A pod's working set, NAME=QTY (repeat; pods not named use 0).
+    #[arg(long, value_name = "NAME=QTY")]
+    pub usage: Vec<String>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }

@@ -9,6 +9,7 @@ mod gpu;
 mod host;
 mod model;
 mod monitor;
+mod node;
 mod report;
 mod run;
 mod scenario;
@@ -16,9 +17,9 @@ mod search;
 mod signals;
 mod sizing;
 mod units;
+mod verdict;
 mod vllm;
 mod weights;
-mod verdict;
 mod workload;
 
 use std::process::ExitCode;
@@ -97,6 +98,9 @@ fn main() -> ExitCode {
             signals::install();
             bench::run(&args)
         }
+        Cmd::Node {
+            command: cli::NodeCmd::Plan(args),
+        } => node_plan(&args),
         Cmd::Vllm {
             command: cli::VllmCmd::Plan(args),
         } => vllm_plan(&args),
@@ -278,6 +282,63 @@ fn run_command(args: RunArgs) -> Result<u8, Failure> {
     } else {
         exit::EXPECTATION_FAILED
     })
+}
+
+fn node_plan(a: &cli::NodePlanArgs) -> Result<u8, Failure> {
+    let capacity =
+        units::parse_bytes(&a.capacity).map_err(|e| Failure::input(format!("--capacity: {e}")))?;
+    if capacity == 0 {
+        return Err(Failure::input("--capacity: must be more than zero"));
+    }
+    let shown = a.pods.display().to_string();
+    let text =
+        std::fs::read_to_string(&a.pods).map_err(|e| Failure::input(format!("{shown}: {e}")))?;
+    let pods = node::pods_from_kubectl(&text, &shown).map_err(Failure::input)?;
+    let mut usage = Vec::new();
+    for u in &a.usage {
+        let (name, qty) = u
+            .split_once('=')
+            .ok_or_else(|| Failure::input(format!("--usage: {u:?} is not NAME=QTY")))?;
+        if !pods.iter().any(|p| p.0 == name) {
+            return Err(Failure::input(format!(
+                "--usage: no pod named {name:?} in {shown}"
+            )));
+        }
+        let bytes =
+            units::parse_bytes(qty).map_err(|e| Failure::input(format!("--usage {name}: {e}")))?;
+        usage.push((name.to_string(), bytes));
+    }
+    let planned = node::plan_pods(&pods, capacity, &usage);
+    if a.json {
+        let json = serde_json::json!({ "capacity_bytes": capacity, "pods": planned });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json).map_err(|e| Failure::internal(e.to_string()))?
+        );
+        return Ok(exit::OK);
+    }
+    println!(
+        "{:<24} {:<11} {:>8} {:>10} {:>10} {:>13} {:>5}",
+        "NAME", "QOS", "PRIORITY", "REQUEST", "USAGE", "OOM_SCORE_ADJ", "EVICT"
+    );
+    let mut by_rank = planned.clone();
+    by_rank.sort_by_key(|p| p.eviction_rank);
+    for p in &by_rank {
+        println!(
+            "{:<24} {:<11} {:>8} {:>10} {:>10} {:>13} {:>5}",
+            p.name,
+            format!("{:?}", p.qos),
+            p.priority,
+            units::fmt_quantity(p.request_bytes),
+            units::fmt_quantity(p.usage_bytes),
+            p.oom_score_adj,
+            p.eviction_rank
+        );
+    }
+    println!(
+        "Eviction order (the kubelet's keys: usage over request first, then lower priority, then usage above request); QoS is not itself a key."
+    );
+    Ok(exit::OK)
 }
 
 fn vllm_plan(a: &cli::VllmPlanArgs) -> Result<u8, Failure> {

@@ -35,9 +35,7 @@ impl Dtype {
             "bf16" | "bfloat16" => Dtype::Bf16,
             "fp8" | "fp8_e4m3" | "fp8_e5m2" | "float8_e4m3fn" => Dtype::Fp8,
             other => {
-                return Err(format!(
-                    "{other:?} is not a dtype (fp32, fp16, bf16, fp8)"
-                ));
+                return Err(format!("{other:?} is not a dtype (fp32, fp16, bf16, fp8)"));
             }
         })
     }
@@ -106,7 +104,9 @@ impl ModelConfig {
 
     /// The dtype config.json declares, if it names one oomsim knows.
     pub fn dtype(&self) -> Option<Dtype> {
-        self.torch_dtype.as_deref().and_then(|d| Dtype::parse(d).ok())
+        self.torch_dtype
+            .as_deref()
+            .and_then(|d| Dtype::parse(d).ok())
     }
 
     /// Parameters of a Llama-style decoder (attention with grouped KV heads,

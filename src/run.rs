@@ -8,21 +8,22 @@ use std::os::fd::AsRawFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use crate::cgroup::{self, Backend, Cgroup, MemStat, RunGroup};
+use crate::gpu;
 use crate::host::{self, HostInfo};
 use crate::monitor::clock::{monotonic_ns, seconds_between};
 use crate::monitor::kmsg::{self, Kill, KmsgReader};
-use crate::gpu;
 use crate::monitor::sampler::{PodClock, Sample, SampledPod, Sampler};
-use crate::workload::events::{self, ENV_EVENTS, Event};
 use crate::monitor::watch::{Observed, WatchedPod, Watcher};
+use crate::node;
 use crate::report::{self, PodReport, Report};
 use crate::scenario::{Phase, Plan, PodPlan};
 use crate::signals;
 use crate::verdict::{self, Evidence, Exit};
+use crate::workload::events::{self, ENV_EVENTS, Event};
 
 /// Why a run could not happen or finish.
 #[derive(Debug, thiserror::Error)]
@@ -65,11 +66,15 @@ pub fn preflight(plan: &Plan) -> Result<Preflight, RunError> {
     host::check_panic_on_oom().map_err(RunError::Host)?;
     let (total, available) =
         host::meminfo().map_err(|e| RunError::Host(format!("cannot read /proc/meminfo: {e}")))?;
-    let limits: Vec<(String, u64)> = plan
-        .pods
-        .iter()
-        .filter_map(|p| p.limit_bytes.map(|l| (p.limit_field.clone(), l)))
-        .collect();
+    // A node's capacity bounds every pod inside it, whatever their limits.
+    let limits: Vec<(String, u64)> = match &plan.node {
+        Some(n) => vec![("node.capacity".into(), n.capacity_bytes)],
+        None => plan
+            .pods
+            .iter()
+            .filter_map(|p| p.limit_bytes.map(|l| (p.limit_field.clone(), l)))
+            .collect(),
+    };
     let usable_bytes = host::check_fits(&limits, available, total).map_err(RunError::Host)?;
     for pod in &plan.pods {
         for phase in &pod.workload.phases {
@@ -112,6 +117,9 @@ struct PodEnd {
     events: Vec<Event>,
     /// A CUDA out-of-memory line found in the log when no event said so.
     logged_cuda_oom: Option<String>,
+    /// What the kernel holds for the pod's process (the policy's value, or 0
+    /// for a negative one without CAP_SYS_RESOURCE).
+    oom_score_adj_applied: Option<i32>,
 }
 
 /// Run the plan and return the report (already written to `out_dir`).
@@ -134,7 +142,22 @@ pub fn run(
         .map(|g| gpu::prepare(g, &run_id))
         .transpose()
         .map_err(|e| RunError::Host(e.to_string()))?;
-    let run_group = RunGroup::create(backend.clone(), &run_id, Some(usable_bytes))?;
+    let node_limit = plan
+        .node
+        .as_ref()
+        .map_or(usable_bytes, |n| n.capacity_bytes);
+    let run_group = RunGroup::create(backend.clone(), &run_id, Some(node_limit))?;
+    let capacity = plan
+        .node
+        .as_ref()
+        .map_or(host.mem_total_bytes, |n| n.capacity_bytes);
+    let adjs: Vec<i32> = plan
+        .pods
+        .iter()
+        .map(|p| node::oom_score_adj(p.qos, p.request_bytes.unwrap_or(0), capacity))
+        .collect();
+    let evicted: Vec<Arc<Mutex<Option<(f64, String)>>>> =
+        plan.pods.iter().map(|_| Arc::default()).collect();
     let mut pod_groups = Vec::with_capacity(plan.pods.len());
     for pod in &plan.pods {
         pod_groups.push(
@@ -176,6 +199,27 @@ pub fn run(
     }
     let watcher = Watcher::start(watched, kmsg)?;
     let sampler = Sampler::start(sampled, plan.sampling_hz)?;
+    let eviction = match &plan.node {
+        Some(spec) => Some(node::EvictionLoop::start(
+            spec.clone(),
+            run_group.group.clone(),
+            plan.pods
+                .iter()
+                .zip(&pod_groups)
+                .zip(&clocks)
+                .zip(&evicted)
+                .map(|(((p, g), c), e)| node::Watched {
+                    name: p.name.clone(),
+                    priority: p.priority,
+                    request_bytes: p.request_bytes.unwrap_or(0),
+                    group: g.clone(),
+                    clock: c.clone(),
+                    evicted: e.clone(),
+                })
+                .collect(),
+        )?),
+        None => None,
+    };
     let logs_dir = out_dir.join("logs");
     std::fs::create_dir_all(&logs_dir)?;
     if progress {
@@ -207,7 +251,18 @@ pub fn run(
                     env.push((gpu::ENV_POD.into(), i.to_string()));
                 }
                 let ledger = device.as_ref().map(|d| (d.ledger.as_ref(), i as u32));
-                s.spawn(move || run_pod(pod, group, clock, &log, (&events, env), ledger, progress))
+                let adj = adjs[i];
+                s.spawn(move || {
+                    run_pod(
+                        pod,
+                        group,
+                        clock,
+                        &log,
+                        (&events, env, adj),
+                        ledger,
+                        progress,
+                    )
+                })
             })
             .collect();
         handles
@@ -220,12 +275,19 @@ pub fn run(
     });
     let observed = watcher.finish();
     let sampled = sampler.finish();
+    let node_report = eviction.and_then(node::EvictionLoop::finish);
+    let node_name = plan.node.as_ref().map(|_| run_group.group.kernel_name());
     for e in &observed.errors {
         eprintln!("oomsim: warning: {e}");
     }
     let mut pods = Vec::with_capacity(plan.pods.len());
     for (i, (pod, end)) in plan.pods.iter().zip(ends).enumerate() {
         let end = end.map_err(RunError::Internal)?;
+        let node = PodNode {
+            oom_score_adj: adjs[i],
+            evicted: evicted[i].lock().ok().and_then(|e| e.clone()),
+            node_cgroup: node_name.clone(),
+        };
         pods.push(pod_report(
             pod,
             end,
@@ -233,6 +295,7 @@ pub fn run(
             i,
             sampled.samples.get(i).cloned().unwrap_or_default(),
             &logs_dir,
+            node,
         ));
     }
     let cleanup = run_group.remove();
@@ -251,6 +314,7 @@ pub fn run(
             rss_hwm_bytes: crate::monitor::clock::rss_hwm_bytes(),
         },
         gpu: device.as_ref().map(|d| d.info.clone()),
+        node: node_report,
         interrupted: signals::caught().map(signal_name),
         ok: pods.iter().all(|p| p.unmet.is_empty()),
         pods,
@@ -270,6 +334,14 @@ pub fn signal_name(sig: i32) -> String {
     }
 }
 
+/// What the node knows of a pod.
+struct PodNode {
+    oom_score_adj: i32,
+    evicted: Option<(f64, String)>,
+    /// The node cgroup's kernel name, when the run has a node.
+    node_cgroup: Option<String>,
+}
+
 fn pod_report(
     pod: &PodPlan,
     end: PodEnd,
@@ -277,6 +349,7 @@ fn pod_report(
     i: usize,
     samples: Vec<Sample>,
     logs_dir: &Path,
+    node: PodNode,
 ) -> PodReport {
     let kills: &[Kill] = observed.kills.get(i).map_or(&[], Vec::as_slice);
     let main_kill = kills.iter().find(|k| Some(k.pid) == end.pid);
@@ -305,10 +378,16 @@ fn pod_report(
             .iter()
             .find(|e| e.event == "cuda_oom")
             .map(|e| {
-                let text = e.data.get("message").and_then(|m| m.as_str()).unwrap_or_default();
+                let text = e
+                    .data
+                    .get("message")
+                    .and_then(|m| m.as_str())
+                    .unwrap_or_default();
                 (Some(e.t_s), text.to_string())
             })
             .or(end.logged_cuda_oom.map(|l| (None, l))),
+        evicted: node.evicted,
+        node_oom: node_level_oom(&node.node_cgroup, kill.as_ref(), pod, end.kernel_peak),
     };
     let verdict = verdict::classify(&evidence);
     let sampled_peak = samples.iter().map(|s| s.bytes).max().unwrap_or(0);
@@ -325,6 +404,8 @@ fn pod_report(
         priority: pod.priority,
         request_bytes: pod.request_bytes,
         limit_bytes: pod.limit_bytes,
+        oom_score_adj: node.oom_score_adj,
+        oom_score_adj_applied: end.oom_score_adj_applied,
         peak_bytes: end.kernel_peak.unwrap_or(0).max(sampled_peak),
         oom_kill_count: end.oom_kills,
         stat_at_end: end.stat_at_end,
@@ -345,6 +426,27 @@ fn pod_report(
         dual_residency,
         events: end.events,
         samples,
+    }
+}
+
+/// The kill was the node's: the kernel names the node cgroup as the one out
+/// of memory; without its line, the pod was below its own limit (or had none).
+fn node_level_oom(
+    node_cgroup: &Option<String>,
+    kill: Option<&Kill>,
+    pod: &PodPlan,
+    peak: Option<u64>,
+) -> bool {
+    let Some(node) = node_cgroup else {
+        return false;
+    };
+    match kill.and_then(|k| k.oom_memcg.as_deref()) {
+        Some(memcg) => memcg == node,
+        None => match (pod.limit_bytes, peak) {
+            (None, _) => true,
+            (Some(l), Some(p)) => p + (1 << 20) < l,
+            (Some(_), None) => false,
+        },
     }
 }
 
@@ -370,7 +472,7 @@ fn run_pod(
     group: &Cgroup,
     clock: &PodClock,
     log: &PathBuf,
-    (events_path, env): (&Path, Vec<(String, String)>),
+    (events_path, env, oom_score_adj): (&Path, Vec<(String, String)>, i32),
     ledger: Option<(&gpu::Ledger, u32)>,
     progress: bool,
 ) -> Result<PodEnd, String> {
@@ -384,6 +486,8 @@ fn run_pod(
     let procs_fd = procs.as_raw_fd();
     // SAFETY: getpid cannot fail.
     let parent = unsafe { libc::getpid() };
+    let adj = format!("{oom_score_adj}\n");
+    let adj_path = c"/proc/self/oom_score_adj";
     // SAFETY: the closure calls only async-signal-safe functions (prctl,
     // getppid, pthread_sigmask, write) between fork and exec.
     unsafe {
@@ -396,6 +500,19 @@ fn run_pod(
                 libc::_exit(137);
             }
             signals::unblock_in_child();
+            // The kubelet's oom_score_adj for the pod's QoS class. A negative
+            // value needs CAP_SYS_RESOURCE; without it, 0 is the closest allowed
+            // (still below every Burstable and BestEffort value).
+            let fd = libc::open(adj_path.as_ptr(), libc::O_WRONLY);
+            if fd < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::write(fd, adj.as_ptr().cast(), adj.len()) < 0
+                && (oom_score_adj >= 0 || libc::write(fd, b"0\n".as_ptr().cast(), 2) < 0)
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            libc::close(fd);
             // Enter the pod's cgroup before a single byte is allocated.
             if libc::write(procs_fd, b"0".as_ptr().cast(), 1) != 1 {
                 return Err(std::io::Error::last_os_error());
@@ -421,11 +538,16 @@ fn run_pod(
         stat_at_end: MemStat::default(),
         events: Vec::new(),
         logged_cuda_oom: None,
+        oom_score_adj_applied: None,
     };
     match spawned {
         Ok(mut child) => {
             let pid = child.id() as i32;
             end.pid = Some(pid);
+            end.oom_score_adj_applied =
+                std::fs::read_to_string(format!("/proc/{pid}/oom_score_adj"))
+                    .ok()
+                    .and_then(|t| t.trim().parse().ok());
             clock.set_pid(pid);
             signals::register(pid);
             let waited = wait_with_timeout(&mut child, pod.timeout());

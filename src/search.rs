@@ -442,6 +442,13 @@ fn run_trial(plan: &Plan, dir: &Path) -> Result<(Trial, Vec<Sample>), RunError> 
     let mut r = run::run(plan, pre, dir, false)?;
     let ok = survived(&r);
     let pod = r.pods.remove(0);
+    if pod.verdict.cause == crate::verdict::Cause::StartFailed {
+        return Err(RunError::Internal(format!(
+            "the trial at {} could not start its pod: {}",
+            fmt_quantity(pod.limit_bytes.unwrap_or(0)),
+            pod.verdict.message
+        )));
+    }
     Ok((
         Trial {
             limit_bytes: pod.limit_bytes.unwrap_or(0),

@@ -47,6 +47,11 @@ pub enum Cause {
     /// A device allocation failed (CUDA out of memory) and the program exited
     /// with an error: the GPU ran out, not the container's memory.
     CudaOom,
+    /// The kubelet-style eviction loop evicted the pod: the node was low on memory.
+    Evicted,
+    /// The kernel's OOM killer acted for the node (the pods' parent cgroup),
+    /// not for the pod's own limit: raising the pod's limit would not help.
+    NodeOomKill,
 }
 
 impl Cause {
@@ -67,6 +72,10 @@ impl Cause {
             Cause::Completed => "exited 0",
             Cause::Timeout => "still running at the pod's timeout; oomsim killed it",
             Cause::StartFailed => "the program could not be started",
+            Cause::Evicted => "evicted by the kubelet: the node was low on memory",
+            Cause::NodeOomKill => {
+                "the kernel's OOM killer acted for the node, not for the pod's own limit (it was below it): the node ran out, and it picked this pod by oom_score_adj"
+            }
             Cause::CudaOom => {
                 "CUDA out of memory: a device allocation failed and the program exited with an error; the GPU ran out, not the container's memory limit"
             }
@@ -105,6 +114,10 @@ pub struct Evidence {
     /// A CUDA out-of-memory error the pod reported: seconds after start (when
     /// known) and the error's text.
     pub cuda_oom: Option<(Option<f64>, String)>,
+    /// The eviction loop evicted the pod: seconds after start, the kubelet's message.
+    pub evicted: Option<(f64, String)>,
+    /// The OOM kill was the node cgroup's, not the pod's own.
+    pub node_oom: bool,
 }
 
 pub fn classify(ev: &Evidence) -> Verdict {
@@ -139,6 +152,23 @@ pub fn classify(ev: &Evidence) -> Verdict {
     };
     let code = exit.k8s_code();
     let oom = ev.oom_kills > 0;
+    if let Some((at, message)) = &ev.evicted
+        && !oom
+    {
+        return Verdict {
+            at_s: *at,
+            at_source: "eviction".into(),
+            ..verdict("Evicted", code, Cause::Evicted, message.clone())
+        };
+    }
+    if oom && ev.node_oom {
+        return verdict(
+            "OOMKilled",
+            code,
+            Cause::NodeOomKill,
+            Cause::NodeOomKill.describe().into(),
+        );
+    }
     match exit {
         Exit::Code(0) => {
             let note = if oom {
@@ -287,6 +317,28 @@ mod tests {
         );
         let v = classify(&ev(Exit::Code(0)));
         assert_eq!((v.reason.as_str(), v.exit_code), ("Completed", 0));
+    }
+
+    #[test]
+    fn evicted_and_node_oom() {
+        let v = classify(&Evidence {
+            evicted: Some((3.0, "The node was low on resource: memory.".into())),
+            ..ev(Exit::Signal(9))
+        });
+        assert_eq!(
+            (v.reason.as_str(), v.exit_code, v.cause, v.at_s),
+            ("Evicted", 137, Cause::Evicted, 3.0)
+        );
+        let v = classify(&Evidence {
+            oom_kills: 1,
+            main_was_victim: true,
+            node_oom: true,
+            ..ev(Exit::Signal(9))
+        });
+        assert_eq!(
+            (v.reason.as_str(), v.cause),
+            ("OOMKilled", Cause::NodeOomKill)
+        );
     }
 
     #[test]

@@ -376,7 +376,10 @@ mod tests {
         let p = plan(&inp);
         // 80Gi x 0.9 = 77,309,411,328; minus 16,060,522,496 weights, 2Gi, 512Mi, 512Mi.
         assert_eq!(p.weights_bytes, 16_060_522_496);
-        assert_eq!(p.kv_budget_bytes, 77_309_411_328 - 16_060_522_496 - (3 << 30));
+        assert_eq!(
+            p.kv_budget_bytes,
+            77_309_411_328 - 16_060_522_496 - (3 << 30)
+        );
         // 2 MiB blocks: 58,027,663,360 / 2,097,152 = 27,669.8, so 27,669 whole blocks.
         assert_eq!(p.block_bytes, 2 << 20);
         assert_eq!(p.kv_blocks, 27_669);
@@ -414,7 +417,11 @@ mod tests {
         let small = Inputs::new(llama3_8b(), Dtype::Bf16, 16 << 30);
         let p = plan(&small);
         assert!(p.kv_budget_bytes < 0 && !p.starts);
-        assert!(p.error.unwrap().contains("No available memory for the cache blocks"));
+        assert!(
+            p.error
+                .unwrap()
+                .contains("No available memory for the cache blocks")
+        );
     }
 
     #[test]

@@ -47,22 +47,24 @@ pub fn ensure(path: &Path, size: u64, progress: bool) -> Result<bool, String> {
     }
     let tmp = dir.join(format!(
         ".{}.{}.tmp",
-        path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
+        path.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default(),
         std::process::id()
     ));
     let result = write(&tmp, size).and_then(|()| std::fs::rename(&tmp, path));
     if let Err(e) = result {
         let _ = std::fs::remove_file(&tmp);
-        return Err(format!("{}: cannot create the weights file: {e}", path.display()));
+        return Err(format!(
+            "{}: cannot create the weights file: {e}",
+            path.display()
+        ));
     }
     Ok(true)
 }
 
 fn write(tmp: &Path, size: u64) -> std::io::Result<()> {
-    let mut f: File = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(tmp)?;
+    let mut f: File = OpenOptions::new().write(true).create_new(true).open(tmp)?;
     // A pattern that differs page to page, so nothing can be deduplicated or sparse.
     let mut buf = vec![0u8; WINDOW];
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
@@ -120,10 +122,17 @@ mod tests {
         assert_eq!(bytes.len(), 3 * 1024 * 1024 + 5);
         assert!(bytes.iter().filter(|b| **b == 0).count() < bytes.len() / 100);
         assert!(!ensure(&p, 3 * 1024 * 1024 + 5, false).unwrap(), "reused");
-        assert!(!ensure(&p, 4096, false).unwrap(), "a larger file is used as it is");
+        assert!(
+            !ensure(&p, 4096, false).unwrap(),
+            "a larger file is used as it is"
+        );
         assert_eq!(std::fs::metadata(&p).unwrap().len(), 3 * 1024 * 1024 + 5);
         let e = ensure(&p, 4 << 20, false).unwrap_err();
         assert!(e.contains("fewer than the 4194304 to load"), "{e}");
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temp left");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temp left"
+        );
     }
 }

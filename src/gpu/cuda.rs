@@ -111,7 +111,9 @@ impl DeviceMemory for CudaMemory {
             .slice
             .try_slice_mut(start..start + src.len())
             .ok_or_else(|| {
-                GpuError::Driver("CUDA_ERROR_INVALID_VALUE: copy past the end of the allocation".into())
+                GpuError::Driver(
+                    "CUDA_ERROR_INVALID_VALUE: copy past the end of the allocation".into(),
+                )
             })?;
         self.stream.memcpy_htod(src, &mut dst).map_err(driver)?;
         self.stream.synchronize().map_err(driver)

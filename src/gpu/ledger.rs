@@ -386,7 +386,11 @@ mod tests {
         assert_eq!(l.name(), "sim");
         let s = l.claim(0).unwrap();
         assert!(l.reserve(s, 60).is_ok());
-        assert_eq!(l.reserve(s, 50), Err(40), "40 bytes free when 50 were asked");
+        assert_eq!(
+            l.reserve(s, 50),
+            Err(40),
+            "40 bytes free when 50 were asked"
+        );
         l.release(s, 60);
         assert!(l.reserve(s, 100).is_ok());
         assert_eq!(l.used_by_pod(0), 100);

@@ -118,26 +118,27 @@ pub struct RunDevice {
 
 impl RunDevice {
     pub fn env(&self) -> Vec<(String, String)> {
-        vec![(
-            ENV_LEDGER.into(),
-            self.ledger.path().display().to_string(),
-        )]
+        vec![(ENV_LEDGER.into(), self.ledger.path().display().to_string())]
     }
 }
 
 /// Resolve `auto`, query the device, and create the run's ledger.
 pub fn prepare(spec: &GpuSpec, run_id: &str) -> Result<RunDevice, GpuError> {
-    let probe = match spec.backend {
-        BackendChoice::Sim => None,
-        BackendChoice::Auto => cuda::probe(spec.device).ok(),
-        BackendChoice::Cuda => Some(cuda::probe(spec.device).map_err(|e| {
-            GpuError::Setup(format!("gpu.backend: cuda was asked for, but {e}"))
-        })?),
-    };
+    let probe =
+        match spec.backend {
+            BackendChoice::Sim => None,
+            BackendChoice::Auto => cuda::probe(spec.device).ok(),
+            BackendChoice::Cuda => Some(cuda::probe(spec.device).map_err(|e| {
+                GpuError::Setup(format!("gpu.backend: cuda was asked for, but {e}"))
+            })?),
+        };
     let info = probe.unwrap_or_else(|| DeviceInfo {
         backend: "sim".into(),
         index: spec.device,
-        name: format!("oomsim simulated GPU ({})", crate::units::fmt_quantity(spec.memory_bytes)),
+        name: format!(
+            "oomsim simulated GPU ({})",
+            crate::units::fmt_quantity(spec.memory_bytes)
+        ),
         total_bytes: spec.memory_bytes,
     });
     let ledger = Ledger::create(

@@ -105,7 +105,10 @@ mod tests {
             panic!("2 GiB more than fits must fail");
         };
         assert_eq!(oom.free_bytes, 1 << 30);
-        assert!(oom.to_string().starts_with("CUDA out of memory. Tried to allocate 2.00 GiB. GPU 1"));
+        assert!(
+            oom.to_string()
+                .starts_with("CUDA out of memory. Tried to allocate 2.00 GiB. GPU 1")
+        );
         drop(a);
         assert_eq!(dev.mem_get_info().unwrap().0, 3 << 30, "freed on drop");
         drop(dev);

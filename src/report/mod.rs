@@ -34,6 +34,9 @@ pub struct Report {
     /// The GPU the run used (which backend, its name and capacity), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gpu: Option<crate::gpu::DeviceInfo>,
+    /// The node (capacity, evictions, MemoryPressure), when the scenario has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<crate::node::NodeReport>,
     /// The signal name when Ctrl-C or SIGTERM stopped the run early.
     pub interrupted: Option<String>,
     /// Every pod's expectation held (true when none were stated).
@@ -58,6 +61,12 @@ pub struct PodReport {
     pub priority: i32,
     pub request_bytes: Option<u64>,
     pub limit_bytes: Option<u64>,
+    /// What the kubelet's policy set on the pod's processes.
+    pub oom_score_adj: i32,
+    /// What the kernel held: differs only for Guaranteed's -997 on a host
+    /// without CAP_SYS_RESOURCE, where 0 is applied.
+    #[serde(default)]
+    pub oom_score_adj_applied: Option<i32>,
     pub peak_bytes: u64,
     pub oom_kill_count: u64,
     /// memory.stat when the pod ended: page cache stays charged after exit.
@@ -113,8 +122,16 @@ impl DualResidency {
         Some(DualResidency {
             start_s: start.t_s,
             end_s,
-            host_bytes: start.data.get("host_bytes").and_then(|v| v.as_u64()).unwrap_or(0),
-            page_cache: start.data.get("page_cache").and_then(|v| v.as_bool()).unwrap_or(false),
+            host_bytes: start
+                .data
+                .get("host_bytes")
+                .and_then(|v| v.as_u64())
+                .unwrap_or(0),
+            page_cache: start
+                .data
+                .get("page_cache")
+                .and_then(|v| v.as_bool())
+                .unwrap_or(false),
         })
     }
 }

@@ -90,6 +90,7 @@ impl Chart for Timeline<'_> {
                     .chain(p.limit_bytes)
                     .chain(std::iter::once(p.peak_bytes))
             })
+            .chain(report.node.as_ref().map(|n| n.capacity_bytes))
             .max()
             .unwrap_or(1) as f64
             / MIB
@@ -100,7 +101,11 @@ impl Chart for Timeline<'_> {
                     "{}: memory charged per pod (cgroup {}){}",
                     report.scenario,
                     report.host.cgroup_version,
-                    if report.gpu.is_some() { ", dashed: GPU" } else { "" }
+                    if report.gpu.is_some() {
+                        ", dashed: GPU"
+                    } else {
+                        ""
+                    }
                 ),
                 ("sans-serif", 22),
             )
@@ -116,10 +121,49 @@ impl Chart for Timeline<'_> {
             .label_style(("sans-serif", 14))
             .draw()
             .map_err(err)?;
+        if let Some(node) = &report.node {
+            let series = node
+                .samples
+                .iter()
+                .map(|s| (s.t_s, s.available_bytes.max(0) as f64 / MIB));
+            chart
+                .draw_series(LineSeries::new(series, BLACK.stroke_width(2)))
+                .map_err(err)?
+                .label("node memory.available")
+                .legend(|(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], BLACK.stroke_width(2))
+                });
+            let y = node.hard_threshold_bytes as f64 / MIB;
+            chart
+                .draw_series(DashedLineSeries::new(
+                    vec![(0.0, y), (t_max, y)],
+                    4,
+                    4,
+                    RED.stroke_width(1),
+                ))
+                .map_err(err)?
+                .label("eviction threshold")
+                .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], RED.stroke_width(1)));
+            for e in &node.evictions {
+                let at = (e.t_s, e.available_bytes.max(0) as f64 / MIB);
+                chart
+                    .draw_series(std::iter::once(Circle::new(at, 6, RED.filled())))
+                    .map_err(err)?;
+                let label = Text::new(
+                    format!("evicted {}", e.pod),
+                    (at.0, at.1 + y_max * 0.03),
+                    ("sans-serif", 14).into_font().color(&RED),
+                );
+                chart.draw_series(std::iter::once(label)).map_err(err)?;
+            }
+        }
         for (i, pod) in report.pods.iter().enumerate() {
             let color = PALETTE[i % PALETTE.len()];
             if let Some(d) = &pod.dual_residency {
-                let shade = Rectangle::new([(d.start_s, 0.0), (d.end_s, y_max)], color.mix(0.10).filled());
+                let shade = Rectangle::new(
+                    [(d.start_s, 0.0), (d.end_s, y_max)],
+                    color.mix(0.10).filled(),
+                );
                 chart.draw_series(std::iter::once(shade)).map_err(err)?;
                 let label = Text::new(
                     format!("{} dual residency", pod.name),
@@ -134,7 +178,10 @@ impl Chart for Timeline<'_> {
                 .filter_map(|s| s.device_bytes.map(|d| (s.t_s, d as f64 / MIB)))
                 .collect();
             if !device.is_empty() {
-                let gpu = report.gpu.as_ref().map_or("GPU".into(), |g| format!("GPU {} ({})", g.index, g.backend));
+                let gpu = report
+                    .gpu
+                    .as_ref()
+                    .map_or("GPU".into(), |g| format!("GPU {} ({})", g.index, g.backend));
                 chart
                     .draw_series(DashedLineSeries::new(device, 4, 3, color.stroke_width(2)))
                     .map_err(err)?
@@ -509,7 +556,12 @@ impl Chart for SafeRegion<'_> {
             levels.sort_by(f64::total_cmp);
         }
         let x_max = (inp.max_model_len as f64 * 1.5).max(
-            self.points.iter().map(|p| p.request_tokens).max().unwrap_or(0) as f64 * 1.3,
+            self.points
+                .iter()
+                .map(|p| p.request_tokens)
+                .max()
+                .unwrap_or(0) as f64
+                * 1.3,
         );
         let y_max = (inp.max_num_seqs as f64 * 1.2)
             .max(self.points.iter().map(|p| p.concurrency).max().unwrap_or(0) as f64 * 1.1);
@@ -537,7 +589,11 @@ impl Chart for SafeRegion<'_> {
         for (i, &u) in levels.iter().enumerate() {
             let color = PALETTE[i % PALETTE.len()];
             let tokens = inp.tokens_in(inp.kv_budget_at(u)) as f64;
-            let width = if (u - inp.utilization).abs() < 1e-9 { 3 } else { 1 };
+            let width = if (u - inp.utilization).abs() < 1e-9 {
+                3
+            } else {
+                1
+            };
             let x_end = tokens.min(x_max);
             let curve: Vec<(f64, f64)> = (1..=200)
                 .map(|k| x_end * k as f64 / 200.0)
@@ -546,10 +602,7 @@ impl Chart for SafeRegion<'_> {
             chart
                 .draw_series(LineSeries::new(curve, color.stroke_width(width)))
                 .map_err(err)?
-                .label(format!(
-                    "utilization {u:.2}: {} KV tokens",
-                    tokens as u64
-                ))
+                .label(format!("utilization {u:.2}: {} KV tokens", tokens as u64))
                 .legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
                 });
@@ -566,7 +619,11 @@ impl Chart for SafeRegion<'_> {
         }
         let here = (inp.max_model_len as f64, inp.max_num_seqs as f64);
         chart
-            .draw_series(std::iter::once(TriangleMarker::new(here, 9, BLACK.filled())))
+            .draw_series(std::iter::once(TriangleMarker::new(
+                here,
+                9,
+                BLACK.filled(),
+            )))
             .map_err(err)?
             .label("the settings asked about")
             .legend(|(x, y)| TriangleMarker::new((x + 9, y), 6, BLACK.filled()));

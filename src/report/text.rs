@@ -16,6 +16,33 @@ pub fn describe(report: &Report) -> String {
         describe_pod(&mut out, report, pod);
         out.push('\n');
     }
+    if let Some(node) = &report.node {
+        let _ = writeln!(
+            out,
+            "Node:         capacity {}, evictionHard memory.available<{}, housekeeping {}s",
+            fmt_quantity(node.capacity_bytes),
+            fmt_quantity(node.hard_threshold_bytes),
+            node.housekeeping_s
+        );
+        let min_available = node.samples.iter().map(|s| s.available_bytes).min();
+        if let Some(a) = min_available {
+            let _ = writeln!(out, "  lowest memory.available: {}Ki", a.div_euclid(1024));
+        }
+        for c in &node.conditions {
+            let _ = writeln!(out, "  {:>7.2}s  {}={}", c.t_s, c.kind, c.status);
+        }
+        for e in &node.evictions {
+            let _ = writeln!(
+                out,
+                "  {:>7.2}s  evicted {} ({} threshold); kubelet order: {}",
+                e.t_s,
+                e.pod,
+                e.signal,
+                e.ranking.join(" > ")
+            );
+        }
+        out.push('\n');
+    }
     let verdict = if report.ok {
         "all expectations held"
     } else {
@@ -38,6 +65,18 @@ fn describe_pod(out: &mut String, report: &Report, pod: &PodReport) {
     let _ = writeln!(out, "Scenario:     {}", report.scenario);
     let _ = writeln!(out, "QoS Class:    {:?}", pod.qos);
     let _ = writeln!(out, "Priority:     {}", pod.priority);
+    match pod.oom_score_adj_applied {
+        Some(a) if a != pod.oom_score_adj => {
+            let _ = writeln!(
+                out,
+                "OOM Score Adj: {} (kubelet policy; {a} applied: this host lacks CAP_SYS_RESOURCE)",
+                pod.oom_score_adj
+            );
+        }
+        _ => {
+            let _ = writeln!(out, "OOM Score Adj: {}", pod.oom_score_adj);
+        }
+    }
     let _ = writeln!(
         out,
         "Limits:\n  memory:     {}",
@@ -118,6 +157,16 @@ fn describe_pod(out: &mut String, report: &Report, pod: &PodReport) {
         let _ = writeln!(out, "Detected:     {us:.0} us after the kernel's kill");
     }
     let _ = writeln!(out, "Logs:         {}", pod.log);
+    let events = pod_events(report, pod);
+    if !events.is_empty() {
+        let _ = writeln!(
+            out,
+            "Events:\n  Type     Reason      Age     From      Message"
+        );
+        for line in events {
+            let _ = writeln!(out, "  {line}");
+        }
+    }
     if pod.expect.is_some() {
         let held = if pod.unmet.is_empty() {
             "held".to_string()
@@ -135,7 +184,11 @@ fn kv_line(pod: &PodReport) -> Option<String> {
     let n = |e: &crate::workload::events::Event, k: &str| {
         e.data.get(k).and_then(|v| v.as_u64()).unwrap_or(0)
     };
-    let mode = start.data.get("mode").and_then(|v| v.as_str()).unwrap_or("?");
+    let mode = start
+        .data
+        .get("mode")
+        .and_then(|v| v.as_str())
+        .unwrap_or("?");
     let predicted = format!(
         "{mode}, {} KV tokens predicted ({:.1} requests at once)",
         n(start, "predicted_kv_tokens"),
@@ -161,4 +214,56 @@ fn kv_line(pod: &PodReport) -> Option<String> {
         ),
         (None, None) => predicted,
     })
+}
+
+/// The pod's Events, as `kubectl describe pod` lists them.
+fn pod_events(report: &Report, pod: &PodReport) -> Vec<String> {
+    let mut lines = Vec::new();
+    let v = &pod.verdict;
+    let age = format!("{:.1}s", v.at_s);
+    match v.cause {
+        crate::verdict::Cause::Evicted => {
+            lines.push(format!(
+                "Warning  Evicted     {age:<7} kubelet   {}",
+                v.message
+            ));
+            lines.push(format!(
+                "Normal   Killing     {age:<7} kubelet   Stopping container app"
+            ));
+        }
+        crate::verdict::Cause::CgroupOomKill
+        | crate::verdict::Cause::CgroupOomKillOfOtherProcess
+        | crate::verdict::Cause::NodeOomKill => {
+            let what = match &pod.kernel_kill {
+                Some(k) => k.line.clone(),
+                None => "Memory cgroup out of memory".into(),
+            };
+            let scope = if v.cause == crate::verdict::Cause::NodeOomKill {
+                " (node-level: the node cgroup ran out)"
+            } else {
+                ""
+            };
+            lines.push(format!(
+                "Warning  OOMKilling  {age:<7} kernel    {what}{scope}"
+            ));
+        }
+        _ => {}
+    }
+    if let Some(node) = &report.node
+        && v.cause != crate::verdict::Cause::Evicted
+    {
+        for e in node
+            .evictions
+            .iter()
+            .filter(|e| e.ranking.contains(&pod.name))
+        {
+            let pos = e.ranking.iter().position(|n| *n == pod.name).unwrap_or(0) + 1;
+            lines.push(format!(
+                "Normal   Ranked      {:<7} kubelet   #{pos} in the eviction order when {} was evicted",
+                format!("{:.1}s", e.t_s),
+                e.pod
+            ));
+        }
+    }
+    lines
 }

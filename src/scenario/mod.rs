@@ -245,6 +245,7 @@ pub struct Plan {
     pub formulas: Vec<(String, Expr)>,
     pub search: Option<SearchSpec>,
     pub gpu: Option<crate::gpu::GpuSpec>,
+    pub node: Option<crate::node::NodeSpec>,
 }
 
 impl PodPlan {
@@ -361,6 +362,7 @@ pub fn single_pod_plan(
         formulas: vec![],
         search: None,
         gpu: None,
+        node: None,
         pods: vec![PodPlan {
             qos: qos_class(request, limit, None, None),
             name: name.to_string(),
@@ -515,6 +517,7 @@ impl Checker<'_> {
             .map(|s| self.search(s, &pods))
             .transpose()?;
         let gpu = raw.gpu.as_ref().map(|g| self.gpu(g)).transpose()?;
+        let node = raw.node.as_ref().map(|n| self.node(n)).transpose()?;
         Ok(Plan {
             name,
             description: raw.description,
@@ -524,6 +527,84 @@ impl Checker<'_> {
             formulas,
             search,
             gpu,
+            node,
+        })
+    }
+
+    fn node(&self, n: &raw::RawNode) -> Result<crate::node::NodeSpec, ScenarioError> {
+        use crate::node::{NodeSpec, Threshold};
+        let capacity_bytes = self.unit(&n.capacity, "node.capacity", units::parse_bytes)?;
+        if capacity_bytes == 0 {
+            return Err(self.err(
+                &n.capacity.referenced,
+                "node.capacity",
+                "must be more than zero",
+            ));
+        }
+        fn memory_available<'t>(
+            c: &Checker,
+            m: &'t Option<std::collections::BTreeMap<String, Text>>,
+            f: &str,
+        ) -> Result<Option<&'t Text>, ScenarioError> {
+            let Some(m) = m else {
+                return Ok(None);
+            };
+            let mut found = None;
+            for (k, v) in m {
+                if k != "memory.available" {
+                    return Err(c.err(
+                        &v.referenced,
+                        &format!("node.{f}.{k}"),
+                        "oomsim models memory.available only",
+                    ));
+                }
+                found = Some(v);
+            }
+            Ok(found)
+        }
+        let signal = |m, f| memory_available(self, m, f);
+        let threshold = |t: &Text, f: &str| {
+            Threshold::parse(&t.value).map_err(|e| self.err(&t.referenced, f, e))
+        };
+        let hard = match signal(&n.eviction_hard, "evictionHard")? {
+            Some(t) => threshold(t, "node.evictionHard.memory.available")?,
+            None => Threshold::Bytes(100 << 20),
+        };
+        let soft = match signal(&n.eviction_soft, "evictionSoft")? {
+            Some(t) => {
+                let th = threshold(t, "node.evictionSoft.memory.available")?;
+                let grace = signal(&n.eviction_soft_grace_period, "evictionSoftGracePeriod")?
+                    .ok_or_else(|| {
+                        self.err(
+                            &t.referenced,
+                            "node.evictionSoftGracePeriod",
+                            "a soft threshold needs a grace period (memory.available: 30s)",
+                        )
+                    })?;
+                let g = self.unit(
+                    grace,
+                    "node.evictionSoftGracePeriod.memory.available",
+                    units::parse_duration,
+                )?;
+                Some((th, g.as_secs_f64()))
+            }
+            None => None,
+        };
+        let housekeeping_s = self
+            .seconds(&n.housekeeping, "node.housekeeping")?
+            .unwrap_or(10.0);
+        if housekeeping_s <= 0.0 {
+            let loc = n
+                .housekeeping
+                .as_ref()
+                .map_or(Location::UNKNOWN, |t| t.referenced);
+            return Err(self.err(&loc, "node.housekeeping", "must be more than zero"));
+        }
+        Ok(NodeSpec {
+            capacity_bytes,
+            hard,
+            soft,
+            housekeeping_s,
         })
     }
 
@@ -791,10 +872,22 @@ impl Checker<'_> {
                 "gpu_memory_utilization",
                 w.gpu_memory_utilization.as_ref().map(|t| t.referenced),
             ),
-            ("max_num_seqs", w.max_num_seqs.as_ref().map(|t| t.referenced)),
-            ("max_model_len", w.max_model_len.as_ref().map(|t| t.referenced)),
-            ("kv_cache_dtype", w.kv_cache_dtype.as_ref().map(|t| t.referenced)),
-            ("kv_cache_memory", w.kv_cache_memory.as_ref().map(|t| t.referenced)),
+            (
+                "max_num_seqs",
+                w.max_num_seqs.as_ref().map(|t| t.referenced),
+            ),
+            (
+                "max_model_len",
+                w.max_model_len.as_ref().map(|t| t.referenced),
+            ),
+            (
+                "kv_cache_dtype",
+                w.kv_cache_dtype.as_ref().map(|t| t.referenced),
+            ),
+            (
+                "kv_cache_memory",
+                w.kv_cache_memory.as_ref().map(|t| t.referenced),
+            ),
             ("weights", w.weights.as_ref().map(|t| t.referenced)),
             ("activation", w.activation.as_ref().map(|t| t.referenced)),
             ("prompt", w.prompt.as_ref().map(|t| t.referenced)),
@@ -810,13 +903,36 @@ impl Checker<'_> {
             "steady" => &["size", "duration"],
             "command" => &["command", "env"],
             "model-load" => &[
-                "size", "model", "dtype", "strategy", "keep_host", "chunk", "pinned", "source",
-                "file", "overhead", "hold",
+                "size",
+                "model",
+                "dtype",
+                "strategy",
+                "keep_host",
+                "chunk",
+                "pinned",
+                "source",
+                "file",
+                "overhead",
+                "hold",
             ],
             "kv-cache" => &[
-                "model", "dtype", "mode", "gpu_memory_utilization", "max_num_seqs",
-                "max_model_len", "kv_cache_dtype", "kv_cache_memory", "weights", "activation",
-                "prompt", "output", "concurrency", "ramp", "step", "duration", "logits",
+                "model",
+                "dtype",
+                "mode",
+                "gpu_memory_utilization",
+                "max_num_seqs",
+                "max_model_len",
+                "kv_cache_dtype",
+                "kv_cache_memory",
+                "weights",
+                "activation",
+                "prompt",
+                "output",
+                "concurrency",
+                "ramp",
+                "step",
+                "duration",
+                "logits",
             ],
             _ => {
                 return Err(self.err(
@@ -1007,7 +1123,10 @@ impl Checker<'_> {
             ));
         }
         if synthetic && strategy == LoadStrategy::Mmap {
-            let loc = w.source.as_ref().map_or(w.kind.referenced, |t| t.referenced);
+            let loc = w
+                .source
+                .as_ref()
+                .map_or(w.kind.referenced, |t| t.referenced);
             return Err(self.err(
                 &loc,
                 &field("source"),
@@ -1103,7 +1222,13 @@ impl Checker<'_> {
                     format!("{:?} is not a mode (paged or dynamic)", t.value),
                 ));
             }
-            None => return Err(self.err(&w.kind.referenced, &field("mode"), "a kv-cache workload needs mode (paged or dynamic)")),
+            None => {
+                return Err(self.err(
+                    &w.kind.referenced,
+                    &field("mode"),
+                    "a kv-cache workload needs mode (paged or dynamic)",
+                ));
+            }
         };
         let mut v = crate::vllm::Inputs::new(cfg, dtype, 0);
         v.kv_dtype = dtype_of(&w.kv_cache_dtype, "kv_cache_dtype")?.unwrap_or(dtype);
@@ -1138,7 +1263,10 @@ impl Checker<'_> {
         let prompt_tokens = positive(&w.prompt, "prompt")?.unwrap_or(512);
         let output_tokens = positive(&w.output, "output")?.unwrap_or(512);
         if prompt_tokens + output_tokens > v.max_model_len {
-            let loc = w.prompt.as_ref().map_or(w.kind.referenced, |t| t.referenced);
+            let loc = w
+                .prompt
+                .as_ref()
+                .map_or(w.kind.referenced, |t| t.referenced);
             return Err(self.err(
                 &loc,
                 &field("prompt"),
@@ -1163,7 +1291,9 @@ impl Checker<'_> {
             concurrency,
             ramp_s: self.seconds(&w.ramp, &field("ramp"))?.unwrap_or(10.0),
             step_s,
-            duration_s: self.seconds(&w.duration, &field("duration"))?.unwrap_or(30.0),
+            duration_s: self
+                .seconds(&w.duration, &field("duration"))?
+                .unwrap_or(30.0),
             logits: w.logits.as_ref().is_some_and(|l| l.value),
         })
     }

@@ -23,6 +23,8 @@ pub struct RawScenario {
     pub search: Option<RawSearch>,
     /// A GPU the pods share: `{backend: auto | cuda | sim, device: 0, memory: 80Gi}`.
     pub gpu: Option<RawGpu>,
+    /// A node the pods share: capacity, eviction thresholds, housekeeping.
+    pub node: Option<RawNode>,
     pub pods: Spanned<Vec<RawPod>>,
 }
 
@@ -35,6 +37,19 @@ pub struct RawSearch {
     pub repeat: Option<Spanned<u32>>,
     /// For a model-load pod: search once per loading strategy.
     pub strategies: Option<Spanned<Vec<Text>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNode {
+    pub capacity: Text,
+    #[serde(rename = "evictionHard")]
+    pub eviction_hard: Option<BTreeMap<String, Text>>,
+    #[serde(rename = "evictionSoft")]
+    pub eviction_soft: Option<BTreeMap<String, Text>>,
+    #[serde(rename = "evictionSoftGracePeriod")]
+    pub eviction_soft_grace_period: Option<BTreeMap<String, Text>>,
+    pub housekeeping: Option<Text>,
 }
 
 #[derive(Debug, Deserialize)]

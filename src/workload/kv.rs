@@ -99,7 +99,9 @@ fn oom_with(o: &OutOfMemory, events: &Events, state: serde_json::Value) -> i32 {
 }
 
 pub fn kv_cache(k: &KvCache, dev: &dyn Device, events: &Events) -> std::io::Result<i32> {
-    let (_, total) = dev.mem_get_info().map_err(|e| std::io::Error::other(e.to_string()))?;
+    let (_, total) = dev
+        .mem_get_info()
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
     let mut inp = k.vllm.clone();
     inp.gpu_memory_bytes = total;
     let plan = crate::vllm::plan(&inp);
@@ -121,7 +123,9 @@ pub fn kv_cache(k: &KvCache, dev: &dyn Device, events: &Events) -> std::io::Resu
         }
     }
     let block_bytes = plan.block_bytes;
-    let (free_now, _) = dev.mem_get_info().map_err(|e| std::io::Error::other(e.to_string()))?;
+    let (free_now, _) = dev
+        .mem_get_info()
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
     let pool = match k.mode {
         KvMode::Paged => {
             if let Some(e) = &plan.error {
@@ -186,7 +190,11 @@ pub fn kv_cache(k: &KvCache, dev: &dyn Device, events: &Events) -> std::io::Resu
         if t >= k.duration_s {
             break;
         }
-        let ramp = if k.ramp_s > 0.0 { (t / k.ramp_s).min(1.0) } else { 1.0 };
+        let ramp = if k.ramp_s > 0.0 {
+            (t / k.ramp_s).min(1.0)
+        } else {
+            1.0
+        };
         let target = (1 + ((cap - 1) as f64 * ramp) as u64) as usize;
         // Admit: requeued (preempted) requests first, then new ones.
         while running.len() < target {
@@ -234,7 +242,12 @@ pub fn kv_cache(k: &KvCache, dev: &dyn Device, events: &Events) -> std::io::Resu
         while i < running.len() {
             let mut seq = std::mem::replace(
                 &mut running[i],
-                Seq { id: 0, len: 0, target: 0, blocks: Vec::new() },
+                Seq {
+                    id: 0,
+                    len: 0,
+                    target: 0,
+                    blocks: Vec::new(),
+                },
             );
             let len = seq.len + 1;
             match server.grow(&mut seq, len) {

@@ -97,7 +97,8 @@ pub fn model_load(
         .file
         .as_ref()
         .map(|p| {
-            File::open(p).map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", p.display())))
+            File::open(p)
+                .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", p.display())))
         })
         .transpose()?;
     if let Some(f) = &file {
@@ -139,7 +140,10 @@ pub fn model_load(
             if m.pinned {
                 buf.lock()?;
             }
-            events.emit("dual_residency_start", json!({"host_bytes": chunk, "pinned": m.pinned}));
+            events.emit(
+                "dual_residency_start",
+                json!({"host_bytes": chunk, "pinned": m.pinned}),
+            );
             let mut oom = None;
             for (_, n) in pieces {
                 fill(buf.slice_mut(0, n), file.as_mut())?;
@@ -151,7 +155,9 @@ pub fn model_load(
             oom
         }
         LoadStrategy::Mmap => {
-            let f = file.as_ref().ok_or_else(|| std::io::Error::other("mmap needs a file"))?;
+            let f = file
+                .as_ref()
+                .ok_or_else(|| std::io::Error::other("mmap needs a file"))?;
             let map = Mapping::new(f, size)?;
             events.emit(
                 "dual_residency_start",
