@@ -58,7 +58,7 @@ pub enum Cmd {
     /// vLLM's GPU memory: plan safe settings.
     Vllm {
         #[command(subcommand)]
-        command: VllmCmd,
+        command: Box<VllmCmd>,
     },
     /// Internal: run a workload inside a pod (started by `run`).
     #[command(name = WORKLOAD_SUBCOMMAND, hide = true)]

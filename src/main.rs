@@ -101,9 +101,9 @@ fn main() -> ExitCode {
         Cmd::Node {
             command: cli::NodeCmd::Plan(args),
         } => node_plan(&args),
-        Cmd::Vllm {
-            command: cli::VllmCmd::Plan(args),
-        } => vllm_plan(&args),
+        Cmd::Vllm { command } => match *command {
+            cli::VllmCmd::Plan(args) => vllm_plan(&args),
+        },
     };
     match result {
         Ok(code) => ExitCode::from(code),

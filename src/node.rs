@@ -156,6 +156,9 @@ pub struct NodeReport {
     pub conditions: Vec<Condition>,
 }
 
+/// Set when the loop evicts a pod: (seconds since its start, the kubelet's message).
+pub type EvictedFlag = Arc<Mutex<Option<(f64, String)>>>;
+
 /// One pod as the eviction loop sees it.
 pub struct Watched {
     pub name: String,
@@ -163,8 +166,7 @@ pub struct Watched {
     pub request_bytes: u64,
     pub group: Cgroup,
     pub clock: Arc<PodClock>,
-    /// Set when the loop evicted the pod: (seconds since its start, message).
-    pub evicted: Arc<Mutex<Option<(f64, String)>>>,
+    pub evicted: EvictedFlag,
 }
 
 fn working_set(g: &Cgroup) -> Option<u64> {
@@ -365,13 +367,15 @@ mod tests {
             pod("burstable-under", 0, 1024 * MI, 600 * MI),
         ];
         // Both over their request; the leaker is further over than BestEffort.
+        // Then the Guaranteed pod at its request (0 over) before the Burstable
+        // one 424Mi under its own: QoS class is not a key.
         assert_eq!(
             names(&pods),
             [
                 "burstable-leak",
                 "besteffort",
-                "burstable-under",
-                "guaranteed"
+                "guaranteed",
+                "burstable-under"
             ]
         );
         // Priority comes before the amount over request.

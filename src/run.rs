@@ -8,7 +8,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::cgroup::{self, Backend, Cgroup, MemStat, RunGroup};
@@ -156,8 +156,7 @@ pub fn run(
         .iter()
         .map(|p| node::oom_score_adj(p.qos, p.request_bytes.unwrap_or(0), capacity))
         .collect();
-    let evicted: Vec<Arc<Mutex<Option<(f64, String)>>>> =
-        plan.pods.iter().map(|_| Arc::default()).collect();
+    let evicted: Vec<node::EvictedFlag> = plan.pods.iter().map(|_| Arc::default()).collect();
     let mut pod_groups = Vec::with_capacity(plan.pods.len());
     for pod in &plan.pods {
         pod_groups.push(

@@ -189,11 +189,9 @@ pub fn plan(inp: &Inputs) -> VllmPlan {
     let rec_util = floor2(((total - outside as f64) / total).min(MAX_UTILIZATION)).max(0.0);
     let rec_tokens = inp.tokens_in(inp.kv_budget_at(rec_util));
     let rec_len = inp.max_model_len.min(rec_tokens);
-    let rec_seqs = if rec_len == 0 {
-        0
-    } else {
-        (rec_tokens / rec_len).clamp(1, inp.max_num_seqs)
-    };
+    let rec_seqs = rec_tokens
+        .checked_div(rec_len)
+        .map_or(0, |n| n.clamp(1, inp.max_num_seqs));
     VllmPlan {
         gpu_memory_bytes: inp.gpu_memory_bytes,
         gpu_memory_utilization: inp.utilization,

@@ -138,7 +138,7 @@ fn sample(mut pods: Vec<SampledPod>, rate_hz: u32, stop: &AtomicBool) -> Sampled
             if let Ok(bytes) = pod.usage.read_number() {
                 let mut s = Sample::new(seconds_between(start, monotonic_ns()), bytes);
                 s.device_bytes = pod.device.as_ref().map(|(l, p)| l.used_by_pod(*p));
-                if tick % STAT_EVERY == 0
+                if tick.is_multiple_of(STAT_EVERY)
                     && let Some(Ok(st)) = pod.stat.as_ref().map(|g| g.backend.stat(&g.path))
                 {
                     s.anon_bytes = Some(st.anon_bytes);

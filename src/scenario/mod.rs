@@ -97,7 +97,7 @@ pub enum Phase {
     ModelLoad(ModelLoad),
     /// A vLLM-like server's KV cache under a ramp of concurrent requests.
     #[serde(rename = "kv-cache")]
-    KvCache(KvCache),
+    KvCache(Box<KvCache>),
 }
 
 /// How the KV cache gets its memory.
@@ -1026,7 +1026,7 @@ impl Checker<'_> {
                 duration_s: duration_s.ok_or_else(|| missing("duration"))?,
             },
             "model-load" => Phase::ModelLoad(self.model_load(w, at)?),
-            "kv-cache" => Phase::KvCache(self.kv_cache(w, at)?),
+            "kv-cache" => Phase::KvCache(Box::new(self.kv_cache(w, at)?)),
             _ => {
                 let command = w.command.as_ref().ok_or_else(|| missing("command"))?;
                 if command.value.is_empty() || command.value[0].is_empty() {
@@ -1496,5 +1496,38 @@ mod tests {
         assert_eq!(plan.pods[0].request_bytes, Some(512 << 20));
         assert!(command_plan(vec!["x".into()], Some(0), None, DEFAULT_POD_TIMEOUT).is_err());
         assert!(command_plan(vec!["x".into()], Some(1), Some(2), DEFAULT_POD_TIMEOUT).is_err());
+    }
+
+    #[test]
+    fn gpu_node_and_new_workloads_name_their_field() {
+        let e = check("name: x\npods:\n- name: a\n  workload: {kind: model-load, size: 1Gi}\n")
+            .unwrap_err();
+        assert!(
+            e.contains("pods[0].workload.kind: a model-load workload needs a gpu: block"),
+            "{e}"
+        );
+        let e = check("name: x\ngpu: {backend: sim}\npods:\n- name: a\n  workload: {kind: model-load, size: 1Gi, source: synthetic, strategy: mmap}\n").unwrap_err();
+        assert!(e.contains("source: the mmap strategy maps a file"), "{e}");
+        let e = check("name: x\ngpu: {backend: rocm}\npods:\n- name: a\n  workload: {kind: steady, size: 1Mi, duration: 1s}\n").unwrap_err();
+        assert!(e.contains("gpu.backend: \"rocm\" is not a backend"), "{e}");
+        let e = check("name: x\nnode: {capacity: 1Gi, evictionHard: {memory.available: 150%}}\npods:\n- name: a\n  workload: {kind: steady, size: 1Mi, duration: 1s}\n").unwrap_err();
+        assert!(e.contains("node.evictionHard.memory.available"), "{e}");
+        let e = check("name: x\nnode: {capacity: 1Gi, evictionSoft: {memory.available: 200Mi}}\npods:\n- name: a\n  workload: {kind: steady, size: 1Mi, duration: 1s}\n").unwrap_err();
+        assert!(e.contains("needs a grace period"), "{e}");
+        let p = check("name: x\ngpu: {backend: sim, memory: 2Gi}\npods:\n- name: a\n  workload: {kind: model-load, size: 1Gi, strategy: chunked, chunk: 64Mi, pinned: true, source: synthetic}\n").unwrap();
+        assert_eq!(p.gpu.as_ref().unwrap().memory_bytes, 2 << 30);
+        let Phase::ModelLoad(m) = &p.pods[0].workload.phases[0] else {
+            panic!("a model-load phase");
+        };
+        assert_eq!(
+            (m.strategy, m.chunk_bytes, m.pinned, m.file.is_none()),
+            (LoadStrategy::Chunked, 64 << 20, true, true)
+        );
+        let p = check("name: x\nnode: {capacity: 6Gi}\npods:\n- name: a\n  workload: {kind: steady, size: 1Mi, duration: 1s}\n").unwrap();
+        let n = p.node.unwrap();
+        assert_eq!(
+            (n.capacity_bytes, n.hard, n.housekeeping_s),
+            (6 << 30, crate::node::Threshold::Bytes(100 << 20), 10.0)
+        );
     }
 }

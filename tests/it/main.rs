@@ -7,7 +7,9 @@
 mod bad_input;
 mod gpu;
 mod harness;
+mod node;
 mod sizing;
+mod vllm;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -1,0 +1,185 @@
+//! The node: kubelet-style eviction in a real node cgroup, the kernel's OOM
+//! killer acting for the node, and `oomsim node plan`.
+
+use crate::{assert_cleaned, cgroups_available, oomsim, report, text};
+
+fn run_yaml(yaml: &str) -> (Option<i32>, String, serde_json::Value, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("s.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    let o = oomsim()
+        .arg("run")
+        .arg(&file)
+        .arg("--out")
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
+    let r = report(&dir.path().join("out"));
+    assert_cleaned(&r);
+    (o.status.code(), text(&o), r, dir)
+}
+
+fn pod<'a>(r: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    r["pods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap()
+}
+
+#[test]
+fn leaking_pod_is_evicted_below_its_own_limit_in_kubelet_order() {
+    if !cgroups_available("leaking_pod_is_evicted_below_its_own_limit_in_kubelet_order") {
+        return;
+    }
+    let (code, out, r, _d) = run_yaml(
+        "name: evict\nnode: {capacity: 1Gi, evictionHard: {memory.available: 300Mi}, housekeeping: 500ms}\npods:\n\
+         - name: best-effort\n  workload: {kind: steady, size: 100Mi, duration: 10s}\n\
+         - name: leaker\n  resources: {requests: {memory: 64Mi}, limits: {memory: 2Gi}}\n  workload: {kind: leak, rate: 100Mi/s, duration: 30s}\n",
+    );
+    assert_eq!(code, Some(0), "{out}");
+    let leaker = pod(&r, "leaker");
+    let v = &leaker["verdict"];
+    assert_eq!(
+        (v["reason"].as_str(), v["cause"].as_str()),
+        (Some("Evicted"), Some("evicted")),
+        "{out}"
+    );
+    assert!(
+        v["message"].as_str().unwrap().starts_with(
+            "The node was low on resource: memory. Threshold quantity: 300Mi, available: "
+        ),
+        "{}",
+        v["message"]
+    );
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("request is 64Mi, has larger consumption of memory.")
+    );
+    assert_eq!(leaker["oom_kill_count"], 0);
+    assert!(
+        leaker["peak_bytes"].as_u64().unwrap() < 1 << 30,
+        "far below its 2Gi limit"
+    );
+    let node = &r["node"];
+    let e = &node["evictions"][0];
+    assert_eq!(e["pod"], "leaker");
+    assert_eq!(e["ranking"], serde_json::json!(["leaker", "best-effort"]));
+    assert!(e["available_bytes"].as_i64().unwrap() < 300 << 20);
+    assert_eq!(node["conditions"][0]["type"], "MemoryPressure");
+    assert_eq!(node["conditions"][0]["status"], "True");
+    assert!(!node["samples"].as_array().unwrap().is_empty());
+    assert_eq!(pod(&r, "best-effort")["verdict"]["reason"], "Completed");
+    assert_eq!(pod(&r, "best-effort")["oom_score_adj"], 1000);
+    // 1000 - 1000 x 64Mi / 1Gi = 938.
+    assert_eq!(leaker["oom_score_adj"], 938);
+    assert!(out.contains("Warning  Evicted"), "{out}");
+}
+
+#[test]
+fn fast_ramp_beats_housekeeping_and_the_kernel_kills_for_the_node() {
+    if !cgroups_available("fast_ramp_beats_housekeeping_and_the_kernel_kills_for_the_node") {
+        return;
+    }
+    let (code, out, r, _d) = run_yaml(
+        "name: race\nnode: {capacity: 512Mi, housekeeping: 10s}\npods:\n\
+         - name: best-effort\n  workload: {kind: steady, size: 32Mi, duration: 3s}\n\
+         - name: leaker\n  resources: {requests: {memory: 64Mi}, limits: {memory: 2Gi}}\n  phases:\n  - {kind: steady, size: 0, duration: 300ms}\n  - {kind: leak, rate: max, cap: 1Gi}\n",
+    );
+    assert_eq!(code, Some(0), "{out}");
+    let leaker = pod(&r, "leaker");
+    let v = &leaker["verdict"];
+    assert_eq!(
+        (v["reason"].as_str(), v["cause"].as_str()),
+        (Some("OOMKilled"), Some("node_oom_kill")),
+        "{out}"
+    );
+    assert_eq!(leaker["oom_kill_count"], 1);
+    assert!(
+        leaker["peak_bytes"].as_u64().unwrap() <= 512 << 20,
+        "below its own 2Gi limit"
+    );
+    assert!(
+        r["node"]["evictions"].as_array().unwrap().is_empty(),
+        "housekeeping never ran"
+    );
+    assert_eq!(pod(&r, "best-effort")["verdict"]["reason"], "Completed");
+    if let Some(memcg) = leaker["kernel_kill"]["oom_memcg"].as_str() {
+        assert!(
+            !memcg.ends_with("/leaker"),
+            "the node's memcg ran out: {memcg}"
+        );
+    }
+}
+
+#[test]
+fn node_plan_reads_kubectl_yaml() {
+    let dir = tempfile::tempdir().unwrap();
+    let pods = dir.path().join("pods.yaml");
+    std::fs::write(
+        &pods,
+        "apiVersion: v1\nkind: List\nitems:\n\
+         - kind: Pod\n  metadata: {name: api}\n  spec:\n    containers:\n    - resources: {requests: {memory: 2Gi}, limits: {memory: 4Gi}}\n\
+         - kind: Pod\n  metadata: {name: cache}\n  spec:\n    containers:\n    - resources: {}\n\
+         - kind: Pod\n  metadata: {name: db}\n  spec:\n    priority: 1000\n    containers:\n    - resources: {limits: {memory: 8Gi, cpu: '2'}}\n",
+    )
+    .unwrap();
+    let o = oomsim()
+        .args(["node", "plan"])
+        .arg(&pods)
+        .args([
+            "--capacity",
+            "16Gi",
+            "--usage",
+            "api=3Gi",
+            "--usage",
+            "cache=1Gi",
+            "--usage",
+            "db=8Gi",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let p = |n: &str| {
+        j["pods"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == n)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(
+        (p("api")["qos"].as_str(), p("api")["oom_score_adj"].as_i64()),
+        (Some("Burstable"), Some(875))
+    );
+    assert_eq!(
+        (
+            p("cache")["qos"].as_str(),
+            p("cache")["oom_score_adj"].as_i64()
+        ),
+        (Some("BestEffort"), Some(1000))
+    );
+    assert_eq!(
+        (p("db")["qos"].as_str(), p("db")["oom_score_adj"].as_i64()),
+        (Some("Guaranteed"), Some(-997))
+    );
+    // api and cache are both 1Gi over their requests (equal priority): listed
+    // order decides; db is within its request and goes last.
+    assert_eq!(p("api")["eviction_rank"], 1);
+    assert_eq!(p("cache")["eviction_rank"], 2);
+    assert_eq!(p("db")["eviction_rank"], 3);
+    let o = oomsim()
+        .args(["node", "plan"])
+        .arg(&pods)
+        .args(["--capacity", "16Gi", "--usage", "nope=1Gi"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--usage: no pod named \"nope\""));
+}
