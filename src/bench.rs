@@ -88,7 +88,64 @@ struct Results {
     detect_latency_us: Option<DetectStats>,
     sampler: Option<SamplerStats>,
     search: Option<SearchStats>,
+    planner: Option<PlannerStats>,
     notes: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct PlannerStats {
+    /// A 256 x 256 grid of (max_model_len, max_num_seqs), each a full plan.
+    grid_plans: u64,
+    grid_s: f64,
+    plans_per_s: f64,
+    /// Sim-device block allocations and frees (one each), through the shared ledger.
+    sim_allocs: u64,
+    sim_allocs_per_s: f64,
+}
+
+/// The vLLM planner over a 256 x 256 grid, and the sim device's allocation rate.
+fn planner(work: &Path) -> Result<PlannerStats, Failure> {
+    use crate::gpu::Ledger;
+    let cfg: crate::model::ModelConfig = serde_json::from_str(
+        r#"{"num_hidden_layers":32,"num_attention_heads":32,"num_key_value_heads":8,
+        "hidden_size":4096,"vocab_size":128256,"intermediate_size":14336}"#,
+    )
+    .map_err(|e| Failure::internal(e.to_string()))?;
+    let mut inp = crate::vllm::Inputs::new(cfg, crate::model::Dtype::Bf16, 80 << 30);
+    let started = std::time::Instant::now();
+    let mut fits = 0u64;
+    for i in 1..=256u64 {
+        for j in 1..=256u64 {
+            inp.max_model_len = i * 512;
+            inp.max_num_seqs = j;
+            let p = crate::vllm::plan(std::hint::black_box(&inp));
+            fits += u64::from(p.starts && p.max_concurrent_at_max_len >= j);
+        }
+    }
+    let grid_s = started.elapsed().as_secs_f64();
+    std::hint::black_box(fits);
+    let path = work.join("oomsim-bench-gpu");
+    let ledger = std::sync::Arc::new(
+        Ledger::create(&path, 80 << 30, false, 0, "bench")
+            .map_err(|e| Failure::internal(e.to_string()))?,
+    );
+    let dev = crate::gpu::sim_device(ledger).map_err(|e| Failure::internal(e.to_string()))?;
+    let n = 200_000u64;
+    let started = std::time::Instant::now();
+    for _ in 0..n {
+        let m = dev
+            .alloc(2 << 20)
+            .map_err(|e| Failure::internal(e.to_string()))?;
+        drop(std::hint::black_box(m));
+    }
+    let alloc_s = started.elapsed().as_secs_f64();
+    Ok(PlannerStats {
+        grid_plans: 256 * 256,
+        grid_s,
+        plans_per_s: 65536.0 / grid_s,
+        sim_allocs: n,
+        sim_allocs_per_s: n as f64 / alloc_s,
+    })
 }
 
 #[derive(Debug, Serialize)]
@@ -125,9 +182,9 @@ struct SamplerStats {
 pub fn run(args: &BenchArgs) -> Result<u8, Failure> {
     let size = parse_bytes(&args.size).map_err(|e| Failure::input(format!("--size: {e}")))?;
     let which = args.which.as_str();
-    if !["fill", "detect", "sampler", "search", "all"].contains(&which) {
+    if !["fill", "detect", "sampler", "search", "planner", "all"].contains(&which) {
         return Err(Failure::input(format!(
-            "{which:?} is not a benchmark (fill, detect, sampler, search, all)"
+            "{which:?} is not a benchmark (fill, detect, sampler, search, planner, all)"
         )));
     }
     let work = tempfile_dir()?;
@@ -143,6 +200,9 @@ pub fn run(args: &BenchArgs) -> Result<u8, Failure> {
     }
     if which == "search" || which == "all" {
         search_vs_sweep(&work, &mut results)?;
+    }
+    if which == "planner" || which == "all" {
+        results.planner = Some(planner(&work)?);
     }
     let _ = std::fs::remove_dir_all(&work);
     print_results(&results);
@@ -442,6 +502,12 @@ fn search_vs_sweep(work: &Path, results: &mut Results) -> Result<(), Failure> {
 }
 
 fn print_results(r: &Results) {
+    if let Some(p) = &r.planner {
+        println!(
+            "vllm planner: {} plans (256 x 256 grid) in {:.4}s = {:.0} plans/s; sim device: {:.0} block allocs+frees/s",
+            p.grid_plans, p.grid_s, p.plans_per_s, p.sim_allocs_per_s
+        );
+    }
     let show = |s: &Option<Spread>| {
         s.as_ref().map_or("-".into(), |s| {
             format!(

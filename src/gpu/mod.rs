@@ -173,6 +173,12 @@ pub fn open_from_env() -> Result<Option<Box<dyn Device>>, GpuError> {
     }))
 }
 
+/// A sim device on a ledger this process holds (for benchmarks).
+pub fn sim_device(ledger: Arc<Ledger>) -> Result<Box<dyn Device>, GpuError> {
+    let slot = ledger.claim(ledger::NO_POD)?;
+    Ok(Box::new(sim::SimDevice::new(ledger, slot)))
+}
+
 /// A process's claim on the ledger, given back when the device is dropped.
 struct Claim {
     ledger: Arc<Ledger>,
