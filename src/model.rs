@@ -140,10 +140,11 @@ impl ModelConfig {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn llama3_8b() -> ModelConfig {
+    /// Llama-3-8B's config.json, as shipped in scenarios/models/.
+    pub(crate) fn llama3_8b() -> ModelConfig {
         serde_json::from_str(
             r#"{"num_hidden_layers":32,"num_attention_heads":32,"num_key_value_heads":8,
             "hidden_size":4096,"vocab_size":128256,"intermediate_size":14336,

@@ -357,15 +357,7 @@ pub fn describe(inp: &Inputs, p: &VllmPlan) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn llama3_8b() -> ModelConfig {
-        serde_json::from_str(
-            r#"{"num_hidden_layers":32,"num_attention_heads":32,"num_key_value_heads":8,
-            "hidden_size":4096,"vocab_size":128256,"intermediate_size":14336,
-            "torch_dtype":"bfloat16","max_position_embeddings":8192}"#,
-        )
-        .unwrap()
-    }
+    use crate::model::tests::llama3_8b;
 
     #[test]
     fn llama3_8b_on_80gi_by_hand() {

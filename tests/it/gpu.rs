@@ -4,32 +4,7 @@
 
 use std::path::Path;
 
-use crate::{assert_cleaned, cgroups_available, oomsim, report, text};
-
-/// Run a scenario written to a temp dir; returns (exit code, output, report).
-fn run_yaml(dir: &Path, yaml: &str) -> (Option<i32>, String, serde_json::Value) {
-    let file = dir.join("s.yaml");
-    std::fs::write(&file, yaml).unwrap();
-    let o = oomsim()
-        .arg("run")
-        .arg(&file)
-        .arg("--out")
-        .arg(dir.join("out"))
-        .output()
-        .unwrap();
-    let r = report(&dir.join("out"));
-    assert_cleaned(&r);
-    (o.status.code(), text(&o), r)
-}
-
-fn pod<'a>(r: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
-    r["pods"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == name)
-        .unwrap()
-}
+use crate::{assert_cleaned, cgroups_available, oomsim, pod, report, run_yaml, text};
 
 fn ledgers() -> Vec<String> {
     std::fs::read_dir("/dev/shm")

@@ -76,3 +76,30 @@ pub fn text(o: &Output) -> String {
         String::from_utf8_lossy(&o.stderr)
     )
 }
+
+/// Run a scenario written into `dir`; returns (exit code, output, report),
+/// having checked that the run left no cgroup behind.
+pub fn run_yaml(dir: &Path, yaml: &str) -> (Option<i32>, String, serde_json::Value) {
+    let file = dir.join("s.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    let o = oomsim()
+        .arg("run")
+        .arg(&file)
+        .arg("--out")
+        .arg(dir.join("out"))
+        .output()
+        .unwrap();
+    let r = report(&dir.join("out"));
+    assert_cleaned(&r);
+    (o.status.code(), text(&o), r)
+}
+
+/// A pod of a report, by name.
+pub fn pod<'a>(r: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    r["pods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap()
+}

@@ -1,39 +1,16 @@
 //! The node: kubelet-style eviction in a real node cgroup, the kernel's OOM
 //! killer acting for the node, and `oomsim node plan`.
 
-use crate::{assert_cleaned, cgroups_available, oomsim, report, text};
-
-fn run_yaml(yaml: &str) -> (Option<i32>, String, serde_json::Value, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("s.yaml");
-    std::fs::write(&file, yaml).unwrap();
-    let o = oomsim()
-        .arg("run")
-        .arg(&file)
-        .arg("--out")
-        .arg(dir.path().join("out"))
-        .output()
-        .unwrap();
-    let r = report(&dir.path().join("out"));
-    assert_cleaned(&r);
-    (o.status.code(), text(&o), r, dir)
-}
-
-fn pod<'a>(r: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
-    r["pods"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == name)
-        .unwrap()
-}
+use crate::{cgroups_available, oomsim, pod, run_yaml, text};
 
 #[test]
 fn leaking_pod_is_evicted_below_its_own_limit_in_kubelet_order() {
     if !cgroups_available("leaking_pod_is_evicted_below_its_own_limit_in_kubelet_order") {
         return;
     }
-    let (code, out, r, _d) = run_yaml(
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, r) = run_yaml(
+        dir.path(),
         "name: evict\nnode: {capacity: 1Gi, evictionHard: {memory.available: 300Mi}, housekeeping: 500ms}\npods:\n\
          - name: best-effort\n  workload: {kind: steady, size: 100Mi, duration: 10s}\n\
          - name: leaker\n  resources: {requests: {memory: 64Mi}, limits: {memory: 2Gi}}\n  workload: {kind: leak, rate: 100Mi/s, duration: 30s}\n",
@@ -84,7 +61,9 @@ fn fast_ramp_beats_housekeeping_and_the_kernel_kills_for_the_node() {
     if !cgroups_available("fast_ramp_beats_housekeeping_and_the_kernel_kills_for_the_node") {
         return;
     }
-    let (code, out, r, _d) = run_yaml(
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, r) = run_yaml(
+        dir.path(),
         "name: race\nnode: {capacity: 512Mi, housekeeping: 10s}\npods:\n\
          - name: best-effort\n  workload: {kind: steady, size: 32Mi, duration: 3s}\n\
          - name: leaker\n  resources: {requests: {memory: 64Mi}, limits: {memory: 2Gi}}\n  phases:\n  - {kind: steady, size: 0, duration: 300ms}\n  - {kind: leak, rate: max, cap: 1Gi}\n",
