@@ -5,70 +5,90 @@
 
 use std::path::Path;
 
-use serde::Serialize;
-
-use crate::report::Report;
-use crate::search::SearchResult;
+use crate::report::compare::Row;
+use crate::report::search::SearchResult;
+use crate::report::{self, Report, ReportError, Saved};
 use crate::units::fmt_human;
 
-/// One checked line of the comparison.
-#[derive(Debug, Clone, Serialize)]
-pub struct Row {
-    pub name: String,
-    pub baseline: String,
-    pub current: String,
-    pub baseline_bytes: Option<u64>,
-    pub current_bytes: Option<u64>,
-    pub regression: bool,
-    pub note: String,
+/// Why two saved files cannot be compared (exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum CompareError {
+    #[error(transparent)]
+    Read(#[from] ReportError),
+    #[error(
+        "the two files are of different kinds: compare report.json with report.json, search.json with search.json"
+    )]
+    Kinds,
+    #[error(
+        "{current}: scenario {found:?}, but the baseline's is {expected:?}: compare runs of the same scenario"
+    )]
+    Scenario {
+        current: String,
+        expected: String,
+        found: String,
+    },
+    #[error("{current}: searched pod {found:?}, but the baseline searched {expected:?}")]
+    Pod {
+        current: String,
+        expected: String,
+        found: String,
+    },
+    #[error("{0:?} is not a tolerance: write 5% or 0.05")]
+    Tolerance(String),
+    #[error("{0:?} is ambiguous: write {0}% for {0} percent, or a fraction like 0.05")]
+    AmbiguousTolerance(String),
+    #[error("{0:?} is outside 0%..1000%")]
+    ToleranceRange(String),
 }
 
-enum Loaded {
-    Report(Box<Report>),
-    Search(Box<SearchResult>),
-}
-
-fn load(path: &Path) -> Result<Loaded, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let value: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| format!("{}: not JSON: {e}", path.display()))?;
-    let what =
-        |e: serde_json::Error, kind: &str| format!("{}: not an oomsim {kind}: {e}", path.display());
-    if value.get("min_safe_limit_bytes").is_some() {
-        serde_json::from_value(value)
-            .map(|r| Loaded::Search(Box::new(r)))
-            .map_err(|e| what(e, "search.json"))
-    } else {
-        serde_json::from_value(value)
-            .map(|r| Loaded::Report(Box::new(r)))
-            .map_err(|e| what(e, "report.json"))
-    }
-}
-
-/// Parse `5%` or `0.05`.
-pub fn parse_tolerance(text: &str) -> Result<f64, String> {
+/// Parse `5%` or `0.05`. A bare number of 1 or more (`5`) is refused: it
+/// reads as 5% to a person and as 500% to arithmetic.
+pub fn parse_tolerance(text: &str) -> Result<f64, CompareError> {
     let t = text.trim();
     let value = match t.strip_suffix('%') {
         Some(p) => p.trim().parse::<f64>().map(|v| v / 100.0),
-        None => t.parse::<f64>(),
+        None => match t.parse::<f64>() {
+            Ok(v) if v >= 1.0 => return Err(CompareError::AmbiguousTolerance(t.to_string())),
+            other => other,
+        },
     }
-    .map_err(|_| format!("{text:?} is not a tolerance (e.g. 5% or 0.05)"))?;
+    .map_err(|_| CompareError::Tolerance(text.to_string()))?;
     if !(0.0..=10.0).contains(&value) {
-        return Err(format!("{text:?} is outside 0%..1000%"));
+        return Err(CompareError::ToleranceRange(text.to_string()));
     }
     Ok(value)
 }
 
-pub fn compare(baseline: &Path, current: &Path, tolerance: f64) -> Result<Vec<Row>, String> {
-    match (load(baseline)?, load(current)?) {
-        (Loaded::Report(b), Loaded::Report(c)) => Ok(compare_reports(&b, &c)),
-        (Loaded::Search(b), Loaded::Search(c)) => Ok(vec![compare_searches(&b, &c, tolerance)]),
-        _ => Err("the two files are of different kinds: compare report.json with report.json, search.json with search.json".into()),
+/// Compare two saved files of one scenario (and, for searches, one pod).
+pub fn compare(baseline: &Path, current: &Path, tolerance: f64) -> Result<Vec<Row>, CompareError> {
+    let shown = current.display().to_string();
+    let same = |expected: &str, found: &str| {
+        (expected == found)
+            .then_some(())
+            .ok_or_else(|| CompareError::Scenario {
+                current: shown.clone(),
+                expected: expected.to_string(),
+                found: found.to_string(),
+            })
+    };
+    match (report::load(baseline)?, report::load(current)?) {
+        (Saved::Report(b), Saved::Report(c)) => {
+            same(&b.scenario, &c.scenario)?;
+            Ok(compare_reports(&b, &c))
+        }
+        (Saved::Search(b), Saved::Search(c)) => {
+            same(&b.scenario, &c.scenario)?;
+            if b.pod != c.pod {
+                return Err(CompareError::Pod {
+                    current: shown.clone(),
+                    expected: b.pod.clone(),
+                    found: c.pod.clone(),
+                });
+            }
+            Ok(vec![compare_searches(&b, &c, tolerance)])
+        }
+        _ => Err(CompareError::Kinds),
     }
-}
-
-fn survived(reason: &str) -> bool {
-    reason == "Completed"
 }
 
 fn compare_reports(b: &Report, c: &Report) -> Vec<Row> {
@@ -76,9 +96,8 @@ fn compare_reports(b: &Report, c: &Report) -> Vec<Row> {
         .iter()
         .map(|bp| {
             let cp = c.pods.iter().find(|p| p.name == bp.name);
-            let current = cp.map_or("missing".to_string(), |p| p.verdict.reason.clone());
-            let regression =
-                survived(&bp.verdict.reason) && !cp.is_some_and(|p| survived(&p.verdict.reason));
+            let current = cp.map_or("missing".to_string(), |p| p.verdict.reason.to_string());
+            let regression = bp.survived() && !cp.is_some_and(|p| p.survived());
             let note = match cp {
                 None => "the pod is missing from the current report".to_string(),
                 Some(p) if regression => format!(
@@ -93,7 +112,7 @@ fn compare_reports(b: &Report, c: &Report) -> Vec<Row> {
             };
             Row {
                 name: format!("pod {}", bp.name),
-                baseline: bp.verdict.reason.clone(),
+                baseline: bp.verdict.reason.to_string(),
                 current,
                 baseline_bytes: Some(bp.peak_bytes),
                 current_bytes: cp.map(|p| p.peak_bytes),
@@ -132,71 +151,13 @@ fn compare_searches(b: &SearchResult, c: &SearchResult, tolerance: f64) -> Row {
     }
 }
 
-pub fn markdown(rows: &[Row]) -> String {
-    let failed = rows.iter().filter(|r| r.regression).count();
-    let mut out = format!(
-        "### oomsim compare: {}\n\n| check | baseline | current | result | note |\n|---|---|---|---|---|\n",
-        if failed == 0 {
-            "no regression".to_string()
-        } else {
-            format!("{failed} regression(s)")
-        }
-    );
-    for r in rows {
-        let result = if r.regression {
-            "❌ regression"
-        } else {
-            "✅ ok"
-        };
-        out.push_str(&format!(
-            "| {} | {} | {} | {result} | {} |\n",
-            r.name,
-            r.baseline,
-            r.current,
-            r.note.replace('|', "/")
-        ));
-    }
-    out
-}
-
-fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-pub fn junit(rows: &[Row]) -> String {
-    let failed = rows.iter().filter(|r| r.regression).count();
-    let mut out = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuite name=\"oomsim compare\" tests=\"{}\" failures=\"{failed}\">\n",
-        rows.len()
-    );
-    for r in rows {
-        out.push_str(&format!(
-            "  <testcase classname=\"oomsim\" name=\"{}\">",
-            xml_escape(&r.name)
-        ));
-        if r.regression {
-            out.push_str(&format!(
-                "<failure message=\"{}\">baseline {}, current {}</failure>",
-                xml_escape(&r.note),
-                xml_escape(&r.baseline),
-                xml_escape(&r.current)
-            ));
-        }
-        out.push_str("</testcase>\n");
-    }
-    out.push_str("</testsuite>\n");
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn search(min: Option<u64>) -> SearchResult {
         SearchResult {
+            schema_version: report::SCHEMA_VERSION,
             scenario: "s".into(),
             pod: "app".into(),
             min_safe_limit_bytes: min,
@@ -219,6 +180,10 @@ mod tests {
         assert_eq!(parse_tolerance("5%").unwrap(), 0.05);
         assert_eq!(parse_tolerance("0.1").unwrap(), 0.1);
         assert!(parse_tolerance("five").is_err());
+        // A bare 5 would be 500%: refused with a hint, not taken silently.
+        let e = parse_tolerance("5").unwrap_err().to_string();
+        assert!(e.contains("ambiguous") && e.contains("5%"), "{e}");
+        assert_eq!(parse_tolerance("0.5").unwrap(), 0.5);
         let mib = 1 << 20;
         assert!(
             !compare_searches(&search(Some(100 * mib)), &search(Some(104 * mib)), 0.05).regression
@@ -239,12 +204,14 @@ mod tests {
             &search(Some(200)),
             0.05,
         )];
-        let x = junit(&rows);
+        use crate::report::Format;
+        use crate::report::compare::{Junit, Markdown};
+        let x = Junit.render(&rows);
         assert!(
             x.contains("failures=\"1\"")
                 && x.contains("<failure message=\"+100.0% (tolerance 5.0%)\""),
             "{x}"
         );
-        assert!(markdown(&rows).contains("1 regression(s)"));
+        assert!(Markdown.render(&rows).contains("1 regression(s)"));
     }
 }

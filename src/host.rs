@@ -6,6 +6,38 @@ use serde::Serialize;
 use crate::cgroup::Version;
 use crate::units::fmt_human;
 
+/// Why this host cannot run a scenario (exit 3).
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    #[error("oomsim needs root to create cgroups and read the kernel log; run it with sudo")]
+    NotRoot,
+    #[error("{0}")]
+    NoMemoryController(String),
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: &'static str,
+        source: std::io::Error,
+    },
+    #[error(
+        "vm.panic_on_oom is {0} on this host: an OOM would panic the machine instead of killing a process; set it to 0 (sysctl vm.panic_on_oom=0)"
+    )]
+    PanicOnOom(String),
+    #[error(
+        "{field}: {biggest}{all} is more than this host can give: {available} available, {reserve} kept for the host"
+    )]
+    TooLarge {
+        field: String,
+        biggest: String,
+        all: String,
+        available: String,
+        reserve: String,
+    },
+    #[error("{0}")]
+    Weights(#[from] crate::llm::weights::WeightsError),
+    #[error("{0}")]
+    Gpu(#[from] crate::gpu::GpuError),
+}
+
 /// Memory oomsim leaves to the host beyond any run: the larger of this and 5% of RAM.
 pub const HOST_RESERVE_BYTES: u64 = 512 << 20;
 
@@ -16,6 +48,9 @@ pub struct HostInfo {
     pub cgroup_root: String,
     pub mem_total_bytes: u64,
     pub mem_available_bytes: u64,
+    /// SwapTotal: swap a pod could use where the kernel cannot forbid it.
+    #[serde(default)]
+    pub swap_total_bytes: Option<u64>,
     pub cpus: usize,
     /// Whether /dev/kmsg could be read (kill lines and kernel timestamps).
     pub kmsg_readable: bool,
@@ -36,13 +71,36 @@ pub fn proc_kb_field(text: &str, key: &str) -> Option<u64> {
         .map(|kb| kb * 1024)
 }
 
-pub fn meminfo() -> std::io::Result<(u64, u64)> {
-    let text = std::fs::read_to_string("/proc/meminfo")?;
+/// The host's memory, from /proc/meminfo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemInfo {
+    pub total_bytes: u64,
+    pub available_bytes: u64,
+    pub swap_total_bytes: u64,
+}
+
+impl MemInfo {
+    /// What the host can give to one run, keeping a reserve for itself.
+    pub fn usable_bytes(&self) -> u64 {
+        usable_bytes(self.available_bytes, self.total_bytes)
+    }
+}
+
+pub fn meminfo() -> Result<MemInfo, HostError> {
+    const PATH: &str = "/proc/meminfo";
+    let text =
+        std::fs::read_to_string(PATH).map_err(|source| HostError::Read { path: PATH, source })?;
     let field = |key: &str| {
-        proc_kb_field(&text, key)
-            .ok_or_else(|| std::io::Error::other(format!("/proc/meminfo has no {key}")))
+        proc_kb_field(&text, key).ok_or_else(|| HostError::Read {
+            path: PATH,
+            source: std::io::Error::other(format!("no {key} line")),
+        })
     };
-    Ok((field("MemTotal:")?, field("MemAvailable:")?))
+    Ok(MemInfo {
+        total_bytes: field("MemTotal:")?,
+        available_bytes: field("MemAvailable:")?,
+        swap_total_bytes: field("SwapTotal:")?,
+    })
 }
 
 pub fn kernel_release() -> String {
@@ -52,19 +110,16 @@ pub fn kernel_release() -> String {
 }
 
 pub fn is_root() -> bool {
-    // SAFETY: geteuid cannot fail.
-    unsafe { libc::geteuid() == 0 }
+    nix::unistd::geteuid().is_root()
 }
 
 /// Refuse to run when an OOM would panic the whole machine.
-pub fn check_panic_on_oom() -> Result<(), String> {
-    let path = "/proc/sys/vm/panic_on_oom";
-    let value = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+pub fn check_panic_on_oom() -> Result<(), HostError> {
+    const PATH: &str = "/proc/sys/vm/panic_on_oom";
+    let value =
+        std::fs::read_to_string(PATH).map_err(|source| HostError::Read { path: PATH, source })?;
     if value.trim() != "0" {
-        return Err(format!(
-            "vm.panic_on_oom is {} on this host: an OOM would panic the machine instead of killing a process; set it to 0 (sysctl vm.panic_on_oom=0)",
-            value.trim()
-        ));
+        return Err(HostError::PanicOnOom(value.trim().to_string()));
     }
     Ok(())
 }
@@ -75,7 +130,7 @@ pub fn usable_bytes(available: u64, total: u64) -> u64 {
 }
 
 /// Check the sum of the limits against what the host can give; name the field.
-pub fn check_fits(limits: &[(String, u64)], available: u64, total: u64) -> Result<u64, String> {
+pub fn check_fits(limits: &[(String, u64)], available: u64, total: u64) -> Result<u64, HostError> {
     let usable = usable_bytes(available, total);
     let sum: u64 = limits.iter().map(|(_, l)| *l).sum();
     if sum <= usable {
@@ -91,12 +146,13 @@ pub fn check_fits(limits: &[(String, u64)], available: u64, total: u64) -> Resul
     } else {
         String::new()
     };
-    Err(format!(
-        "{field}: {}{all} is more than this host can give: {} available, {} kept for the host",
-        fmt_human(biggest),
-        fmt_human(available),
-        fmt_human(available - usable)
-    ))
+    Err(HostError::TooLarge {
+        field,
+        biggest: fmt_human(biggest),
+        all,
+        available: fmt_human(available),
+        reserve: fmt_human(available - usable),
+    })
 }
 
 #[cfg(test)]
@@ -107,8 +163,8 @@ mod tests {
     fn limits_must_fit_with_reserve() {
         let gib = 1u64 << 30;
         assert_eq!(
-            check_fits(&[("a".into(), gib)], 4 * gib, 8 * gib),
-            Ok(4 * gib - (512 << 20))
+            check_fits(&[("a".into(), gib)], 4 * gib, 8 * gib).unwrap(),
+            4 * gib - (512 << 20)
         );
         let e = check_fits(
             &[
@@ -118,7 +174,8 @@ mod tests {
             20 * gib,
             24 * gib,
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(
             e.starts_with("pods[1].resources.limits.memory: 30.0Gi (all pods together: 31.0Gi)"),
             "{e}"
@@ -131,7 +188,8 @@ mod tests {
 
     #[test]
     fn reads_meminfo() {
-        let (total, available) = meminfo().unwrap();
-        assert!(total > 0 && available <= total);
+        let m = meminfo().unwrap();
+        assert!(m.total_bytes > 0 && m.available_bytes <= m.total_bytes);
+        assert!(m.usable_bytes() < m.available_bytes);
     }
 }

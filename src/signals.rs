@@ -5,42 +5,44 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI32, Ordering};
 
+use nix::sys::signal::{SigSet, Signal, kill};
+use nix::unistd::Pid;
+
 static CHILDREN: Mutex<Vec<i32>> = Mutex::new(Vec::new());
 static CAUGHT: AtomicI32 = AtomicI32::new(0);
 
-const HANDLED: [i32; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
+const HANDLED: [Signal; 3] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP];
 
-fn handled_set() -> libc::sigset_t {
-    // SAFETY: sigemptyset/sigaddset initialise a set we own.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        for s in HANDLED {
-            libc::sigaddset(&mut set, s);
-        }
-        set
+fn handled_set() -> SigSet {
+    let mut set = SigSet::empty();
+    for s in HANDLED {
+        set.add(s);
     }
+    set
+}
+
+fn kill_child(pid: i32) {
+    let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
 }
 
 /// Block the signals in this thread (call first in main, so every later
 /// thread inherits the mask) and start the thread that waits for them.
 pub fn install() {
     let set = handled_set();
-    // SAFETY: changing this thread's mask with a valid set.
-    unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+    if let Err(e) = set.thread_block() {
+        eprintln!("oomsim: warning: cannot block Ctrl-C for cleanup: {e}");
+        return;
+    }
     let spawned = std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
             loop {
-                let mut sig = 0;
-                // SAFETY: waiting on a valid set; sig is written by the call.
-                if unsafe { libc::sigwait(&set, &mut sig) } != 0 {
+                let Ok(sig) = set.wait() else {
                     continue;
-                }
-                CAUGHT.store(sig, Ordering::SeqCst);
+                };
+                CAUGHT.store(sig as i32, Ordering::SeqCst);
                 for pid in CHILDREN.lock().map(|c| c.clone()).unwrap_or_default() {
-                    // SAFETY: kill(2) on a pid we spawned and have not reaped.
-                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                    kill_child(pid);
                 }
             }
         });
@@ -49,14 +51,10 @@ pub fn install() {
     }
 }
 
-/// Reset the mask in a freshly forked child (async-signal-safe).
+/// Reset the mask in a freshly forked child (async-signal-safe: one
+/// sigprocmask call on a set built on the stack).
 pub fn unblock_in_child() {
-    // SAFETY: only sigemptyset and pthread_sigmask, both async-signal-safe.
-    unsafe {
-        let mut empty: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut empty);
-        libc::pthread_sigmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
-    }
+    let _ = SigSet::empty().thread_set_mask();
 }
 
 pub fn register(pid: i32) {
@@ -65,8 +63,7 @@ pub fn register(pid: i32) {
     }
     // A signal that came before registration still ends this child.
     if caught().is_some() {
-        // SAFETY: kill(2) on our own unreaped child.
-        unsafe { libc::kill(pid, libc::SIGKILL) };
+        kill_child(pid);
     }
 }
 
@@ -77,9 +74,11 @@ pub fn unregister(pid: i32) {
 }
 
 /// The signal that asked the run to stop, if one did.
-pub fn caught() -> Option<i32> {
-    match CAUGHT.load(Ordering::SeqCst) {
-        0 => None,
-        s => Some(s),
-    }
+pub fn caught() -> Option<Signal> {
+    Signal::try_from(CAUGHT.load(Ordering::SeqCst)).ok()
+}
+
+/// `SIGINT`, `SIGTERM`, ...: the name a report and a message use.
+pub fn name(sig: Signal) -> &'static str {
+    sig.as_str()
 }

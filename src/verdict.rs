@@ -5,6 +5,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::k8s::Reason;
+use crate::plan::Expect;
+
 /// How the pod's main process ended, as waitpid saw it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
@@ -44,6 +47,8 @@ pub enum Cause {
     Timeout,
     /// The program could not be started at all.
     StartFailed,
+    /// oomsim itself stopped it: Ctrl-C, SIGTERM or SIGHUP reached the harness.
+    Interrupted,
     /// A device allocation failed (CUDA out of memory) and the program exited
     /// with an error: the GPU ran out, not the container's memory.
     CudaOom,
@@ -72,6 +77,9 @@ impl Cause {
             Cause::Completed => "exited 0",
             Cause::Timeout => "still running at the pod's timeout; oomsim killed it",
             Cause::StartFailed => "the program could not be started",
+            Cause::Interrupted => {
+                "oomsim stopped it: the run was interrupted (Ctrl-C, SIGTERM or SIGHUP); not an OOM"
+            }
             Cause::Evicted => "evicted by the kubelet: the node was low on memory",
             Cause::NodeOomKill => {
                 "the kernel's OOM killer acted for the node, not for the pod's own limit (it was below it): the node ran out, and it picked this pod by oom_score_adj"
@@ -83,18 +91,55 @@ impl Cause {
     }
 }
 
+/// Where a verdict's time came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AtSource {
+    /// The kernel's own timestamp on its kill line.
+    Kmsg,
+    /// When oomsim saw the cgroup's oom_kill counter rise.
+    OomKillCounter,
+    /// When waitpid returned.
+    Waitpid,
+    /// When the eviction loop evicted the pod.
+    Eviction,
+    /// When the workload reported the failure (a CUDA OOM).
+    WorkloadEvent,
+}
+
+impl std::fmt::Display for AtSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AtSource::Kmsg => "kmsg",
+            AtSource::OomKillCounter => "oom_kill_counter",
+            AtSource::Waitpid => "waitpid",
+            AtSource::Eviction => "eviction",
+            AtSource::WorkloadEvent => "workload_event",
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Verdict {
-    pub reason: String,
+    pub reason: Reason,
     pub exit_code: i32,
     pub cause: Cause,
     pub message: String,
     /// Seconds after the pod started that it ended, from the kernel's event when there was one.
     pub at_s: f64,
-    /// Where `at_s` came from: `kmsg`, `oom_kill_counter` or `waitpid`.
-    pub at_source: String,
+    /// Where `at_s` came from.
+    pub at_source: AtSource,
     /// Microseconds from the kernel's kill (its /dev/kmsg timestamp) to oomsim seeing the counter rise.
     pub detect_latency_us: Option<f64>,
+}
+
+impl Verdict {
+    /// Survived: it completed, or was still running at its timeout (a
+    /// server), with no OOM kill in the pod. The one definition the search,
+    /// `compare` and the reports share.
+    pub fn survived(&self, oom_kills: u64) -> bool {
+        oom_kills == 0 && matches!(self.cause, Cause::Completed | Cause::Timeout)
+    }
 }
 
 /// Everything the classifier looks at.
@@ -118,25 +163,27 @@ pub struct Evidence {
     pub evicted: Option<(f64, String)>,
     /// The OOM kill was the node cgroup's, not the pod's own.
     pub node_oom: bool,
+    /// The signal that stopped the run, when oomsim stopped the pod for it.
+    pub interrupted: Option<&'static str>,
 }
 
 pub fn classify(ev: &Evidence) -> Verdict {
     let (at_s, at_source) = match (ev.kernel_kill_s, ev.counter_seen_s) {
-        (Some(k), _) => (k, "kmsg".to_string()),
-        (None, Some(c)) => (c, "oom_kill_counter".to_string()),
-        (None, None) => (ev.waited_s, "waitpid".to_string()),
+        (Some(k), _) => (k, AtSource::Kmsg),
+        (None, Some(c)) => (c, AtSource::OomKillCounter),
+        (None, None) => (ev.waited_s, AtSource::Waitpid),
     };
     let detect_latency_us = match (ev.kernel_kill_s, ev.counter_seen_s) {
         (Some(k), Some(c)) => Some(((c - k) * 1e6 * 10.0).round() / 10.0),
         _ => None,
     };
-    let verdict = |reason: &str, exit_code, cause: Cause, message: String| Verdict {
-        reason: reason.to_string(),
+    let verdict = |reason: Reason, exit_code, cause: Cause, message: String| Verdict {
+        reason,
         exit_code,
         cause,
         message,
         at_s,
-        at_source: at_source.clone(),
+        at_source,
         detect_latency_us,
     };
     let Some(exit) = ev.exit else {
@@ -146,8 +193,8 @@ pub fn classify(ev: &Evidence) -> Verdict {
             .unwrap_or_else(|| "no exit status".into());
         return Verdict {
             at_s: 0.0,
-            at_source: "waitpid".into(),
-            ..verdict("StartError", 128, Cause::StartFailed, why)
+            at_source: AtSource::Waitpid,
+            ..verdict(Reason::StartError, 128, Cause::StartFailed, why)
         };
     };
     let code = exit.k8s_code();
@@ -157,13 +204,13 @@ pub fn classify(ev: &Evidence) -> Verdict {
     {
         return Verdict {
             at_s: *at,
-            at_source: "eviction".into(),
-            ..verdict("Evicted", code, Cause::Evicted, message.clone())
+            at_source: AtSource::Eviction,
+            ..verdict(Reason::Evicted, code, Cause::Evicted, message.clone())
         };
     }
     if oom && ev.node_oom {
         return verdict(
-            "OOMKilled",
+            Reason::OomKilled,
             code,
             Cause::NodeOomKill,
             Cause::NodeOomKill.describe().into(),
@@ -179,62 +226,71 @@ pub fn classify(ev: &Evidence) -> Verdict {
             } else {
                 Cause::Completed.describe().to_string()
             };
-            verdict("Completed", 0, Cause::Completed, note)
+            verdict(Reason::Completed, 0, Cause::Completed, note)
         }
         Exit::Signal(libc::SIGKILL)
             if oom && (ev.main_was_victim || ev.kernel_kill_s.is_none()) =>
         {
             verdict(
-                "OOMKilled",
+                Reason::OomKilled,
                 code,
                 Cause::CgroupOomKill,
                 Cause::CgroupOomKill.describe().into(),
             )
         }
         _ if oom => verdict(
-            "OOMKilled",
+            Reason::OomKilled,
             code,
             Cause::CgroupOomKillOfOtherProcess,
             Cause::CgroupOomKillOfOtherProcess.describe().into(),
         ),
+        Exit::Signal(libc::SIGKILL) if ev.interrupted.is_some() => verdict(
+            Reason::Error,
+            code,
+            Cause::Interrupted,
+            format!(
+                "oomsim stopped it on {}: the run was interrupted; not an OOM",
+                ev.interrupted.unwrap_or("a signal")
+            ),
+        ),
         _ if ev.timed_out => verdict(
-            "Error",
+            Reason::Error,
             code,
             Cause::Timeout,
             Cause::Timeout.describe().into(),
         ),
         Exit::Signal(libc::SIGKILL) => verdict(
-            "Error",
+            Reason::Error,
             code,
             Cause::ExternalSigkill,
             Cause::ExternalSigkill.describe().into(),
         ),
         Exit::Signal(libc::SIGTERM) => verdict(
-            "Error",
+            Reason::Error,
             code,
             Cause::Sigterm,
             Cause::Sigterm.describe().into(),
         ),
         Exit::Signal(s) => verdict(
-            "Error",
+            Reason::Error,
             code,
             Cause::Signal,
             format!("killed by signal {s}"),
         ),
         Exit::Code(_) if ev.cuda_oom.is_some() => {
             let (at, text) = ev.cuda_oom.clone().unwrap_or_default();
-            let v = verdict("Error", code, Cause::CudaOom, text);
+            let v = verdict(Reason::Error, code, Cause::CudaOom, text);
             match at {
                 Some(at_s) => Verdict {
                     at_s,
-                    at_source: "workload_event".into(),
+                    at_source: AtSource::WorkloadEvent,
                     ..v
                 },
                 None => v,
             }
         }
         Exit::Code(c) => verdict(
-            "Error",
+            Reason::Error,
             code,
             Cause::AppError,
             format!("the application exited with code {c} by itself: not an OOM"),
@@ -243,7 +299,7 @@ pub fn classify(ev: &Evidence) -> Verdict {
 }
 
 /// What failed of a pod's expectation (empty: it held).
-pub fn unmet(expect: &crate::scenario::Expect, v: &Verdict) -> Vec<String> {
+pub fn unmet(expect: &Expect, v: &Verdict) -> Vec<String> {
     let mut failed = Vec::new();
     if let Some(reason) = &expect.reason
         && *reason != v.reason
@@ -288,10 +344,10 @@ mod tests {
             ..ev(Exit::Signal(9))
         });
         assert_eq!(
-            (v.reason.as_str(), v.exit_code, v.cause),
-            ("OOMKilled", 137, Cause::CgroupOomKill)
+            (v.reason, v.exit_code, v.cause),
+            (Reason::OomKilled, 137, Cause::CgroupOomKill)
         );
-        assert_eq!((v.at_s, v.at_source.as_str()), (1.5, "kmsg"));
+        assert_eq!((v.at_s, v.at_source), (1.5, AtSource::Kmsg));
         assert!((v.detect_latency_us.unwrap() - 400.0).abs() < 1.0);
     }
 
@@ -299,10 +355,10 @@ mod tests {
     fn sigkill_without_oom_is_not_oom() {
         let v = classify(&ev(Exit::Signal(9)));
         assert_eq!(
-            (v.reason.as_str(), v.exit_code, v.cause),
-            ("Error", 137, Cause::ExternalSigkill)
+            (v.reason, v.exit_code, v.cause),
+            (Reason::Error, 137, Cause::ExternalSigkill)
         );
-        assert_eq!((v.at_s, v.at_source.as_str()), (2.0, "waitpid"));
+        assert_eq!((v.at_s, v.at_source), (2.0, AtSource::Waitpid));
         assert_eq!(v.detect_latency_us, None);
     }
 
@@ -312,11 +368,11 @@ mod tests {
         assert_eq!(classify(&ev(Exit::Signal(15))).cause, Cause::Sigterm);
         let v = classify(&ev(Exit::Code(3)));
         assert_eq!(
-            (v.reason.as_str(), v.exit_code, v.cause),
-            ("Error", 3, Cause::AppError)
+            (v.reason, v.exit_code, v.cause),
+            (Reason::Error, 3, Cause::AppError)
         );
         let v = classify(&ev(Exit::Code(0)));
-        assert_eq!((v.reason.as_str(), v.exit_code), ("Completed", 0));
+        assert_eq!((v.reason, v.exit_code), (Reason::Completed, 0));
     }
 
     #[test]
@@ -326,8 +382,8 @@ mod tests {
             ..ev(Exit::Signal(9))
         });
         assert_eq!(
-            (v.reason.as_str(), v.exit_code, v.cause, v.at_s),
-            ("Evicted", 137, Cause::Evicted, 3.0)
+            (v.reason, v.exit_code, v.cause, v.at_s),
+            (Reason::Evicted, 137, Cause::Evicted, 3.0)
         );
         let v = classify(&Evidence {
             oom_kills: 1,
@@ -335,10 +391,7 @@ mod tests {
             node_oom: true,
             ..ev(Exit::Signal(9))
         });
-        assert_eq!(
-            (v.reason.as_str(), v.cause),
-            ("OOMKilled", Cause::NodeOomKill)
-        );
+        assert_eq!((v.reason, v.cause), (Reason::OomKilled, Cause::NodeOomKill));
     }
 
     #[test]
@@ -349,8 +402,8 @@ mod tests {
             ..ev(Exit::Code(1))
         });
         assert_eq!(
-            (v.reason.as_str(), v.exit_code, v.cause),
-            ("Error", 1, Cause::CudaOom)
+            (v.reason, v.exit_code, v.cause),
+            (Reason::Error, 1, Cause::CudaOom)
         );
         assert_eq!((v.at_s, v.message.as_str()), (0.7, text.as_str()));
         // A program that recovered from its CUDA OOM and exited 0 completed.
@@ -370,14 +423,14 @@ mod tests {
             ..ev(Exit::Code(1))
         });
         assert_eq!(
-            (v.reason.as_str(), v.exit_code, v.cause),
-            ("OOMKilled", 1, Cause::CgroupOomKillOfOtherProcess)
+            (v.reason, v.exit_code, v.cause),
+            (Reason::OomKilled, 1, Cause::CgroupOomKillOfOtherProcess)
         );
         let v = classify(&Evidence {
             oom_kills: 1,
             ..ev(Exit::Code(0))
         });
-        assert_eq!(v.reason, "Completed");
+        assert_eq!(v.reason, Reason::Completed);
     }
 
     #[test]
@@ -387,15 +440,54 @@ mod tests {
             main_was_victim: true,
             ..ev(Exit::Signal(9))
         });
-        let mut e = crate::scenario::Expect {
-            reason: Some("OOMKilled".into()),
+        let mut e = Expect {
+            reason: Some(Reason::OomKilled),
             exit_code: Some(137),
             within_s: Some(5.0),
         };
         assert!(unmet(&e, &v).is_empty());
         e.within_s = Some(1.0);
-        e.reason = Some("Completed".into());
+        e.reason = Some(Reason::Completed);
         assert_eq!(unmet(&e, &v).len(), 2);
+    }
+
+    #[test]
+    fn ctrl_c_is_oomsim_stopping_the_pod_not_an_external_kill() {
+        let v = classify(&Evidence {
+            interrupted: Some("SIGINT"),
+            ..ev(Exit::Signal(9))
+        });
+        assert_eq!((v.reason, v.cause), (Reason::Error, Cause::Interrupted));
+        assert!(
+            v.message.contains("oomsim stopped it on SIGINT"),
+            "{}",
+            v.message
+        );
+        assert!(!v.survived(0));
+        // An OOM kill that came first is still an OOM kill.
+        let v = classify(&Evidence {
+            interrupted: Some("SIGINT"),
+            oom_kills: 1,
+            main_was_victim: true,
+            ..ev(Exit::Signal(9))
+        });
+        assert_eq!(v.cause, Cause::CgroupOomKill);
+    }
+
+    #[test]
+    fn survival_is_completion_or_timeout_without_oom_kill() {
+        let done = classify(&ev(Exit::Code(0)));
+        assert!(done.survived(0));
+        assert!(!done.survived(1), "a worker OOM-killed is not survival");
+        let timeout = classify(&Evidence {
+            timed_out: true,
+            ..ev(Exit::Signal(9))
+        });
+        assert!(
+            timeout.survived(0),
+            "a server still running at its timeout survived"
+        );
+        assert!(!classify(&ev(Exit::Code(1))).survived(0));
     }
 
     #[test]
@@ -404,14 +496,14 @@ mod tests {
             timed_out: true,
             ..ev(Exit::Signal(9))
         });
-        assert_eq!((v.reason.as_str(), v.cause), ("Error", Cause::Timeout));
+        assert_eq!((v.reason, v.cause), (Reason::Error, Cause::Timeout));
         let v = classify(&Evidence {
             start_error: Some("no such file".into()),
             ..Evidence::default()
         });
         assert_eq!(
-            (v.reason.as_str(), v.cause),
-            ("StartError", Cause::StartFailed)
+            (v.reason, v.cause),
+            (Reason::StartError, Cause::StartFailed)
         );
     }
 }

@@ -17,6 +17,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
 pub use v1::V1;
 pub use v2::V2;
 
@@ -66,6 +69,20 @@ impl std::fmt::Display for Version {
     }
 }
 
+/// What a cgroup's limit did about swap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Swap {
+    /// Swap is forbidden (memsw = limit on v1, memory.swap.max = 0 on v2).
+    Off,
+    /// The scenario asked for swap; it is allowed.
+    Allowed,
+    /// The kernel keeps no swap account for cgroups (v1 without
+    /// swapaccount=1, v2 without memory.swap.max): the pod may swap, and an
+    /// OOM kill can come later than it would in a cluster without swap.
+    Uncontrolled,
+}
+
 /// Memory figures from `memory.stat`, in bytes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MemStat {
@@ -82,8 +99,9 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     fn root(&self) -> &Path;
     /// Make `dir` able to hold a memory-limited child (v2: enable the controller).
     fn enable_children(&self, dir: &Path) -> Result<()>;
-    /// Set the memory limit (None: unlimited) and, unless `swap`, forbid swap.
-    fn set_limit(&self, dir: &Path, limit: Option<u64>, swap: bool) -> Result<()>;
+    /// Set the memory limit (None: unlimited) and, unless `swap`, forbid
+    /// swap; says whether the kernel let it control swap at all.
+    fn set_limit(&self, dir: &Path, limit: Option<u64>, swap: bool) -> Result<Swap>;
     /// The file holding the bytes charged now.
     fn usage_file(&self) -> &'static str;
     /// The file and key of the OOM kill counter.
@@ -108,9 +126,7 @@ impl Notifier {
     /// Consume pending readiness so the next poll waits for a new event.
     pub fn drain(&self) {
         let mut buf = [0u8; 4096];
-        use std::os::fd::AsRawFd;
-        // SAFETY: reading into a local buffer from a non-blocking fd we own.
-        while unsafe { libc::read(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) } > 0 {}
+        while nix::unistd::read(&self.fd, &mut buf).is_ok_and(|n| n > 0) {}
     }
 }
 
@@ -331,15 +347,29 @@ impl Cgroup {
             .collect())
     }
 
-    /// Create a child cgroup with a memory limit.
-    pub fn create_child(&self, name: &str, limit: Option<u64>, swap: bool) -> Result<Cgroup> {
+    /// SIGKILL every process inside; returns how many were signalled.
+    pub fn kill_all(&self) -> usize {
+        self.pids()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|&pid| kill(Pid::from_raw(pid), Signal::SIGKILL).is_ok())
+            .count()
+    }
+
+    /// Create a child cgroup with a memory limit; says what became of swap.
+    pub fn create_child(
+        &self,
+        name: &str,
+        limit: Option<u64>,
+        swap: bool,
+    ) -> Result<(Cgroup, Swap)> {
         let child = Cgroup {
             backend: self.backend.clone(),
             path: self.path.join(name),
         };
         std::fs::create_dir(&child.path).map_err(io_err(&child.path))?;
-        self.backend.set_limit(&child.path, limit, swap)?;
-        Ok(child)
+        let swap = self.backend.set_limit(&child.path, limit, swap)?;
+        Ok((child, swap))
     }
 
     /// Kill every process inside (children first) and remove the directories.
@@ -360,10 +390,7 @@ impl Cgroup {
         }
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            for pid in self.pids().unwrap_or_default() {
-                // SAFETY: kill(2) with a pid read from this cgroup; no memory is touched.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-            }
+            self.kill_all();
             match std::fs::remove_dir(&self.path) {
                 Ok(()) => return Ok(()),
                 Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
@@ -383,16 +410,11 @@ impl Cgroup {
 
     fn is_fake(&self) -> bool {
         // Real cgroup directories live on cgroupfs, whose statfs magic is fixed.
-        let Ok(c) = std::ffi::CString::new(self.path.as_os_str().as_encoded_bytes()) else {
-            return false;
-        };
-        // SAFETY: statfs fills a zeroed struct we own from a valid C string.
-        let mut st: libc::statfs = unsafe { std::mem::zeroed() };
-        if unsafe { libc::statfs(c.as_ptr(), &mut st) } != 0 {
-            return false;
-        }
-        let magic = st.f_type;
-        magic != libc::CGROUP_SUPER_MAGIC && magic != libc::CGROUP2_SUPER_MAGIC
+        use nix::sys::statfs::{CGROUP_SUPER_MAGIC, CGROUP2_SUPER_MAGIC, statfs};
+        statfs(&self.path).is_ok_and(|st| {
+            let magic = st.filesystem_type();
+            magic != CGROUP_SUPER_MAGIC && magic != CGROUP2_SUPER_MAGIC
+        })
     }
 }
 
@@ -484,9 +506,11 @@ fn remove_stale(prefix: &Cgroup) {
         let Some(pid) = name.split('-').next().and_then(|p| p.parse::<i32>().ok()) else {
             continue;
         };
-        // SAFETY: kill with signal 0 only checks that the pid exists.
-        let alive = unsafe { libc::kill(pid, 0) } == 0
-            || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+        // Signal 0 only checks that the pid exists.
+        let alive = !matches!(
+            kill(Pid::from_raw(pid), None),
+            Err(nix::errno::Errno::ESRCH)
+        );
         if !alive {
             let stale = Cgroup {
                 backend: prefix.backend.clone(),

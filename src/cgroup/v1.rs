@@ -4,11 +4,15 @@
 //! registered in `cgroup.event_control`.
 
 use std::fs::OpenOptions;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use nix::sys::eventfd::{EfdFlags, EventFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use super::{Backend, MemStat, Notifier, Result, Version, io_err, read_stat, read_u64, write_file};
+use super::{
+    Backend, MemStat, Notifier, Result, Swap, Version, io_err, read_stat, read_u64, write_file,
+};
 
 pub const MEMORY_LIMIT: &str = "memory.limit_in_bytes";
 pub const MEMORY_MEMSW_LIMIT: &str = "memory.memsw.limit_in_bytes";
@@ -49,12 +53,14 @@ impl Backend for V1 {
         Ok(())
     }
 
-    fn set_limit(&self, dir: &Path, limit: Option<u64>, swap: bool) -> Result<()> {
+    fn set_limit(&self, dir: &Path, limit: Option<u64>, swap: bool) -> Result<Swap> {
         let mem = dir.join(MEMORY_LIMIT);
         let memsw = dir.join(MEMORY_MEMSW_LIMIT);
         if !memsw.exists() {
-            // Swap accounting is off on this kernel: only the memory limit exists.
-            return write_file(&mem, &limit_text(limit));
+            // Swap accounting is off on this kernel (no swapaccount=1): only
+            // the memory limit exists, and a pod may swap whatever it asked.
+            write_file(&mem, &limit_text(limit))?;
+            return Ok(Swap::Uncontrolled);
         }
         let memsw_limit = if swap { None } else { limit };
         // The kernel keeps memsw >= limit at every step: lower the limit first,
@@ -71,7 +77,7 @@ impl Backend for V1 {
         if !swap && swappiness.exists() {
             write_file(&swappiness, "0")?;
         }
-        Ok(())
+        Ok(if swap { Swap::Allowed } else { Swap::Off })
     }
 
     fn usage_file(&self) -> &'static str {
@@ -100,13 +106,10 @@ impl Backend for V1 {
             .custom_flags(libc::O_CLOEXEC)
             .open(&control_path)
             .map_err(io_err(&control_path))?;
-        // SAFETY: eventfd returns a new fd or -1; we take ownership on success.
-        let raw = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
-        if raw < 0 {
-            return Err(io_err(&control_path)(std::io::Error::last_os_error()));
-        }
-        // SAFETY: raw is a fresh fd owned by nobody else.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let fd = OwnedFd::from(
+            EventFd::from_flags(EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)
+                .map_err(|e| io_err(&control_path)(e.into()))?,
+        );
         write_file(
             &dir.join(CGROUP_EVENT_CONTROL),
             &format!("{} {}", fd.as_raw_fd(), control.as_raw_fd()),
@@ -154,7 +157,10 @@ mod tests {
     fn limit_and_memsw_follow_each_other() {
         let (_tmp, dir) = fake_cgroup();
         let v1 = V1::new(dir.parent().unwrap());
-        v1.set_limit(&dir, Some(64 << 20), false).unwrap();
+        assert_eq!(
+            v1.set_limit(&dir, Some(64 << 20), false).unwrap(),
+            Swap::Off
+        );
         assert_eq!(
             fs::read_to_string(dir.join(MEMORY_LIMIT)).unwrap(),
             "67108864"
@@ -167,7 +173,10 @@ mod tests {
             fs::read_to_string(dir.join(MEMORY_SWAPPINESS)).unwrap(),
             "0"
         );
-        v1.set_limit(&dir, Some(128 << 20), true).unwrap();
+        assert_eq!(
+            v1.set_limit(&dir, Some(128 << 20), true).unwrap(),
+            Swap::Allowed
+        );
         assert_eq!(
             fs::read_to_string(dir.join(MEMORY_LIMIT)).unwrap(),
             "134217728"
@@ -178,6 +187,21 @@ mod tests {
         );
         v1.set_limit(&dir, None, false).unwrap();
         assert_eq!(fs::read_to_string(dir.join(MEMORY_LIMIT)).unwrap(), "-1");
+    }
+
+    #[test]
+    fn without_swap_accounting_swap_is_uncontrolled_and_said() {
+        let (_tmp, dir) = fake_cgroup();
+        fs::remove_file(dir.join(MEMORY_MEMSW_LIMIT)).unwrap();
+        let v1 = V1::new(dir.parent().unwrap());
+        assert_eq!(
+            v1.set_limit(&dir, Some(64 << 20), false).unwrap(),
+            Swap::Uncontrolled
+        );
+        assert_eq!(
+            fs::read_to_string(dir.join(MEMORY_LIMIT)).unwrap(),
+            "67108864"
+        );
     }
 
     #[test]

@@ -2,12 +2,14 @@
 //! `oom_kill` counter in `memory.events`, and inotify on that file for
 //! notification.
 
-use std::ffi::CString;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
+
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use std::path::{Path, PathBuf};
 
 use super::{
-    Backend, MemStat, Notifier, Result, Version, io_err, read_file, read_stat, read_u64, write_file,
+    Backend, MemStat, Notifier, Result, Swap, Version, io_err, read_file, read_stat, read_u64,
+    write_file,
 };
 
 pub const MEMORY_MAX: &str = "memory.max";
@@ -55,16 +57,18 @@ impl Backend for V2 {
         Ok(())
     }
 
-    fn set_limit(&self, dir: &Path, limit: Option<u64>, swap: bool) -> Result<()> {
+    fn set_limit(&self, dir: &Path, limit: Option<u64>, swap: bool) -> Result<Swap> {
         write_file(
             &dir.join(MEMORY_MAX),
             &limit.map_or_else(|| "max".to_string(), |l| l.to_string()),
         )?;
         let swap_max = dir.join(MEMORY_SWAP_MAX);
-        if swap_max.exists() {
-            write_file(&swap_max, if swap { "max" } else { "0" })?;
+        if !swap_max.exists() {
+            // A kernel built without swap accounting has no memory.swap.max.
+            return Ok(Swap::Uncontrolled);
         }
-        Ok(())
+        write_file(&swap_max, if swap { "max" } else { "0" })?;
+        Ok(if swap { Swap::Allowed } else { Swap::Off })
     }
 
     fn usage_file(&self) -> &'static str {
@@ -90,20 +94,15 @@ impl Backend for V2 {
 
     fn oom_notifier(&self, dir: &Path) -> Result<Notifier> {
         let events = dir.join(MEMORY_EVENTS);
-        // SAFETY: inotify_init1 returns a new fd or -1.
-        let raw = unsafe { libc::inotify_init1(libc::IN_CLOEXEC | libc::IN_NONBLOCK) };
-        if raw < 0 {
-            return Err(io_err(&events)(std::io::Error::last_os_error()));
-        }
-        // SAFETY: raw is a fresh fd owned by nobody else.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        let c_path = CString::new(events.as_os_str().as_encoded_bytes())
+        let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)
             .map_err(|e| io_err(&events)(e.into()))?;
-        // SAFETY: valid fd and NUL-terminated path.
-        if unsafe { libc::inotify_add_watch(raw, c_path.as_ptr(), libc::IN_MODIFY) } < 0 {
-            return Err(io_err(&events)(std::io::Error::last_os_error()));
-        }
-        Ok(Notifier { fd, _keep: None })
+        inotify
+            .add_watch(&events, AddWatchFlags::IN_MODIFY)
+            .map_err(|e| io_err(&events)(e.into()))?;
+        Ok(Notifier {
+            fd: OwnedFd::from(inotify),
+            _keep: None,
+        })
     }
 }
 
@@ -111,7 +110,6 @@ impl Backend for V2 {
 mod tests {
     use super::*;
     use std::fs;
-    use std::os::fd::AsRawFd;
 
     fn fake_tree() -> (tempfile::TempDir, PathBuf) {
         let tmp = tempfile::tempdir().unwrap();
@@ -203,16 +201,15 @@ mod tests {
         let (tmp, pod) = fake_tree();
         let n = V2::new(tmp.path()).oom_notifier(&pod).unwrap();
         fs::write(pod.join(MEMORY_EVENTS), "oom 2\noom_kill 2\n").unwrap();
-        let mut pfd = libc::pollfd {
-            fd: n.fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
+        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+        use std::os::fd::AsFd;
+        let ready = |ms: u16| {
+            let mut fds = [PollFd::new(n.fd.as_fd(), PollFlags::POLLIN)];
+            poll(&mut fds, PollTimeout::from(ms)).unwrap()
         };
-        // SAFETY: one valid pollfd.
-        let ready = unsafe { libc::poll(&mut pfd, 1, 1000) };
-        assert_eq!(ready, 1, "inotify did not report the write");
+        assert_eq!(ready(1000), 1, "inotify did not report the write");
         n.drain();
-        // SAFETY: as above; nothing new was written, so nothing is ready.
-        assert_eq!(unsafe { libc::poll(&mut pfd, 1, 0) }, 0);
+        // Nothing new was written, so nothing is ready.
+        assert_eq!(ready(0), 0);
     }
 }

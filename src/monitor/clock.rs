@@ -1,14 +1,17 @@
 //! CLOCK_MONOTONIC in nanoseconds: the one clock every event is placed on.
 
+use nix::time::{ClockId, clock_gettime};
+
 /// Nanoseconds on CLOCK_MONOTONIC.
 pub fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime fills the timespec we own.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+    clock_ns(ClockId::CLOCK_MONOTONIC)
+}
+
+fn clock_ns(id: ClockId) -> u64 {
+    // Both clocks always exist on Linux; a failure would read as 0.
+    clock_gettime(id).map_or(0, |ts| {
+        ts.tv_sec() as u64 * 1_000_000_000 + ts.tv_nsec() as u64
+    })
 }
 
 /// Seconds between two monotonic readings (negative when `to` is earlier).
@@ -18,13 +21,7 @@ pub fn seconds_between(from_ns: u64, to_ns: u64) -> f64 {
 
 /// CPU seconds the calling thread has used.
 pub fn thread_cpu_s() -> f64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime fills the timespec we own.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
+    clock_ns(ClockId::CLOCK_THREAD_CPUTIME_ID) as f64 / 1e9
 }
 
 /// The process's peak resident set (VmHWM), in bytes.

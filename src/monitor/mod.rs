@@ -6,7 +6,9 @@ pub mod kmsg;
 pub mod sampler;
 pub mod watch;
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+use nix::sys::eventfd::{EfdFlags, EventFd};
 
 /// An eventfd used to wake a monitor thread and tell it to stop.
 #[derive(Debug)]
@@ -14,23 +16,16 @@ pub struct StopSignal(OwnedFd);
 
 impl StopSignal {
     pub fn new() -> std::io::Result<StopSignal> {
-        // SAFETY: eventfd returns a new fd or -1.
-        let raw = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
-        if raw < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        // SAFETY: a fresh fd owned by nobody else.
-        Ok(StopSignal(unsafe { OwnedFd::from_raw_fd(raw) }))
+        let fd = EventFd::from_flags(EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)?;
+        Ok(StopSignal(OwnedFd::from(fd)))
     }
 
     pub fn raise(&self) {
-        let one: u64 = 1;
-        // SAFETY: writing 8 bytes from a local to our eventfd.
-        unsafe { libc::write(self.0.as_raw_fd(), (&one as *const u64).cast(), 8) };
+        let _ = nix::unistd::write(&self.0, &1u64.to_ne_bytes());
     }
 
-    pub fn raw_fd(&self) -> i32 {
-        self.0.as_raw_fd()
+    pub fn as_fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
     }
 
     pub fn try_clone(&self) -> std::io::Result<StopSignal> {

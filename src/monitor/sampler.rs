@@ -74,6 +74,11 @@ impl PodClock {
         self.ended.store(true, Ordering::Release);
     }
 
+    /// Started and not yet ended.
+    pub fn is_running(&self) -> bool {
+        self.running_since().is_some()
+    }
+
     fn running_since(&self) -> Option<u64> {
         let start = self.start_ns.load(Ordering::Acquire);
         (start != 0 && !self.ended.load(Ordering::Acquire)).then_some(start)
@@ -105,6 +110,8 @@ pub struct Sampler {
 pub struct Sampled {
     pub samples: Vec<Vec<Sample>>,
     pub cpu_s: f64,
+    /// What went wrong with the sampler itself (its thread panicked).
+    pub errors: Vec<String>,
 }
 
 impl Sampler {
@@ -119,7 +126,10 @@ impl Sampler {
 
     pub fn finish(self) -> Sampled {
         self.stop.store(true, Ordering::Release);
-        self.handle.join().unwrap_or_default()
+        self.handle.join().unwrap_or_else(|_| Sampled {
+            errors: vec!["the usage sampler thread panicked: the pods' samples are missing".into()],
+            ..Sampled::default()
+        })
     }
 }
 
@@ -156,5 +166,6 @@ fn sample(mut pods: Vec<SampledPod>, rate_hz: u32, stop: &AtomicBool) -> Sampled
     Sampled {
         samples: out,
         cpu_s: thread_cpu_s(),
+        errors: Vec::new(),
     }
 }

@@ -3,16 +3,19 @@
 //! every wake. A rise of the counter is the truth; the kernel log adds who
 //! died, when the kernel says it happened, and the kill line.
 
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
+
+use nix::poll::{PollFd, PollFlags, ppoll};
+use nix::sys::time::TimeSpec;
 
 use crate::cgroup::{Notifier, OpenFile};
 use crate::monitor::StopSignal;
 use crate::monitor::clock::{monotonic_ns, thread_cpu_s};
 use crate::monitor::kmsg::{Kill, KmsgReader};
 use crate::monitor::sampler::PodClock;
-use std::sync::Arc;
 
 /// What the watcher needs of one pod.
 #[derive(Debug)]
@@ -97,26 +100,6 @@ fn watch(mut pods: Vec<WatchedPod>, mut kmsg: Option<KmsgReader>, stop: StopSign
             })
         })
         .collect();
-    let mut fds: Vec<libc::pollfd> = vec![libc::pollfd {
-        fd: stop.raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    }];
-    if let Some(k) = &kmsg {
-        fds.push(libc::pollfd {
-            fd: k.raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        });
-    }
-    let first_notifier = fds.len();
-    for p in &pods {
-        fds.push(libc::pollfd {
-            fd: p.notifier.fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        });
-    }
     let mut armed_until: Option<u64> = None;
     loop {
         let timeout = if armed_until.is_some() {
@@ -124,27 +107,26 @@ fn watch(mut pods: Vec<WatchedPod>, mut kmsg: Option<KmsgReader>, stop: StopSign
         } else {
             IDLE_POLL
         };
-        let ts = libc::timespec {
-            tv_sec: timeout.as_secs() as libc::time_t,
-            tv_nsec: timeout.subsec_nanos() as libc::c_long,
-        };
-        // SAFETY: fds is a valid array of pollfd for its whole length; the mask is unchanged.
-        let n = unsafe {
-            libc::ppoll(
-                fds.as_mut_ptr(),
-                fds.len() as libc::nfds_t,
-                &ts,
-                std::ptr::null(),
-            )
-        };
-        let stopping = n > 0 && fds[0].revents != 0;
+        // Rebuilt each wake: the fds are borrowed, and the kernel log may be dropped.
+        let mut fds = vec![PollFd::new(stop.as_fd(), PollFlags::POLLIN)];
+        fds.extend(
+            pods.iter()
+                .map(|p| PollFd::new(p.notifier.fd.as_fd(), PollFlags::POLLIN)),
+        );
+        if let Some(k) = &kmsg {
+            fds.push(PollFd::new(k.as_fd(), PollFlags::POLLIN));
+        }
+        let n = ppoll(&mut fds, Some(TimeSpec::from_duration(timeout)), None).unwrap_or(0);
+        let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
+        let stopping = n > 0 && ready(&fds[0]);
         let mut notified = false;
         for (i, p) in pods.iter().enumerate() {
-            if fds[first_notifier + i].revents != 0 {
+            if ready(&fds[1 + i]) {
                 p.notifier.drain();
                 notified = true;
             }
         }
+        drop(fds);
         let mut rose = false;
         for (i, p) in pods.iter_mut().enumerate() {
             match p.counter.read_key(p.counter_key) {
@@ -179,8 +161,6 @@ fn watch(mut pods: Vec<WatchedPod>, mut kmsg: Option<KmsgReader>, stop: StopSign
                 Err(e) => {
                     seen.errors.push(format!("/dev/kmsg: {e}"));
                     kmsg = None;
-                    // poll(2) skips negative fds.
-                    fds[1].fd = -1;
                 }
             }
         }

@@ -1,24 +1,67 @@
-//! What a run produced: `report.json` (a public interface for CI; its schema
-//! is in the README), written atomically, and the kubectl-style text.
+//! What a run produced: `report.json` and `search.json` (public interfaces
+//! for CI; their schema is in the README), and the writers that render them
+//! (JSON, kubectl-style text, markdown, JUnit) behind one small trait.
+//!
+//! The schema is versioned: a report names the version that wrote it, every
+//! field a later version added has a default, and a reader refuses only a
+//! report from a newer version than itself.
 
-pub mod plot;
+pub mod compare;
+pub mod node;
+pub mod search;
 pub mod text;
+pub mod time;
+mod writer;
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::cgroup::MemStat;
+pub use writer::{Format, Json, write_json};
+
+use crate::cgroup::{MemStat, Swap};
 use crate::host::HostInfo;
+use crate::k8s::Qos;
 use crate::monitor::kmsg::Kill;
 use crate::monitor::sampler::Sample;
-use crate::scenario::{Expect, Qos};
+use crate::plan::Expect;
 use crate::verdict::Verdict;
-use crate::workload::events::Event;
+use crate::workload::events::{Event, TimedEvent};
+use search::SearchResult;
 
-pub const SCHEMA_VERSION: u32 = 1;
+/// Version 2 added `warnings`, `host.swap_total_bytes`, `pods[].container`,
+/// `pods[].swap`, typed workload events and `search.json`'s `schema_version`.
+pub const SCHEMA_VERSION: u32 = 2;
 pub const REPORT_FILE: &str = "report.json";
+pub const SEARCH_FILE: &str = "search.json";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: not JSON: {source}")]
+    NotJson {
+        path: String,
+        source: serde_json::Error,
+    },
+    #[error("{path}: not an oomsim {kind}: {source}")]
+    Shape {
+        path: String,
+        kind: &'static str,
+        source: serde_json::Error,
+    },
+    #[error(
+        "{path}: written by a newer oomsim (schema_version {found}; this one reads up to {SCHEMA_VERSION})"
+    )]
+    Newer { path: String, found: u64 },
+}
+
+fn v1() -> u32 {
+    1
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
@@ -36,9 +79,14 @@ pub struct Report {
     pub gpu: Option<crate::gpu::DeviceInfo>,
     /// The node (capacity, evictions, MemoryPressure), when the scenario has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub node: Option<crate::node::NodeReport>,
+    pub node: Option<node::NodeReport>,
     /// The signal name when Ctrl-C or SIGTERM stopped the run early.
     pub interrupted: Option<String>,
+    /// What went wrong with the harness itself or what it could not control
+    /// (a monitor thread, the kernel log, swap): the verdicts stand, these say
+    /// what they could not see.
+    #[serde(default)]
+    pub warnings: Vec<String>,
     /// Every pod's expectation held (true when none were stated).
     pub ok: bool,
     pub pods: Vec<PodReport>,
@@ -57,11 +105,18 @@ pub struct Harness {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PodReport {
     pub name: String,
+    /// The pod's container, as the kubelet's messages name it.
+    #[serde(default)]
+    pub container: Option<String>,
     pub qos: Qos,
     pub priority: i32,
     pub request_bytes: Option<u64>,
     pub limit_bytes: Option<u64>,
+    /// What the limit did about swap (`off`, `allowed`, `uncontrolled`).
+    #[serde(default)]
+    pub swap: Option<Swap>,
     /// What the kubelet's policy set on the pod's processes.
+    #[serde(default)]
     pub oom_score_adj: i32,
     /// What the kernel held: differs only for Guaranteed's -997 on a host
     /// without CAP_SYS_RESOURCE, where 0 is applied.
@@ -95,8 +150,20 @@ pub struct PodReport {
     pub dual_residency: Option<DualResidency>,
     /// What the workload reported (`cuda_oom`, `dual_residency_start`, ...).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub events: Vec<Event>,
+    pub events: Vec<TimedEvent>,
     pub samples: Vec<Sample>,
+}
+
+impl PodReport {
+    /// Completed (or still running at its timeout) with no OOM kill.
+    pub fn survived(&self) -> bool {
+        self.verdict.survived(self.oom_kill_count)
+    }
+
+    /// The container's name (reports before version 2: the pod's).
+    pub fn container_name(&self) -> &str {
+        self.container.as_deref().unwrap_or(&self.name)
+    }
 }
 
 /// The window in which a model's weights were held on the host and the device at once.
@@ -113,133 +180,102 @@ pub struct DualResidency {
 
 impl DualResidency {
     /// From a pod's events; an open window ends at `ended_s`.
-    pub fn from_events(events: &[Event], ended_s: f64) -> Option<DualResidency> {
-        let start = events.iter().find(|e| e.event == "dual_residency_start")?;
+    pub fn from_events(events: &[TimedEvent], ended_s: f64) -> Option<DualResidency> {
+        let (start_s, host_bytes, page_cache) = events.iter().find_map(|e| match e.event {
+            Event::DualResidencyStart {
+                host_bytes,
+                page_cache,
+                ..
+            } => Some((e.t_s, host_bytes, page_cache)),
+            _ => None,
+        })?;
         let end_s = events
             .iter()
-            .find(|e| e.event == "dual_residency_end")
+            .find(|e| e.event == Event::DualResidencyEnd)
             .map_or(ended_s, |e| e.t_s);
         Some(DualResidency {
-            start_s: start.t_s,
+            start_s,
             end_s,
-            host_bytes: start
-                .data
-                .get("host_bytes")
-                .and_then(|v| v.as_u64())
-                .unwrap_or(0),
-            page_cache: start
-                .data
-                .get("page_cache")
-                .and_then(|v| v.as_bool())
-                .unwrap_or(false),
+            host_bytes,
+            page_cache,
         })
     }
 }
 
-/// Write a file so that readers see the old or the new content, never half.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_default();
-    let tmp: PathBuf = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+/// A saved report.json or search.json.
+pub enum Saved {
+    Report(Box<Report>),
+    Search(Box<SearchResult>),
+}
+
+/// Read a saved report.json or search.json, of this schema version or older.
+pub fn load(path: &Path) -> Result<Saved, ReportError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| ReportError::Io {
+        path: shown.clone(),
+        source,
+    })?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|source| ReportError::NotJson {
+            path: shown.clone(),
+            source,
+        })?;
+    let found = value
+        .get("schema_version")
+        .and_then(|v| v.as_u64())
+        .unwrap_or(1);
+    if found > u64::from(SCHEMA_VERSION) {
+        return Err(ReportError::Newer { path: shown, found });
     }
-    result
-}
-
-pub fn write_json<T: Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
-    let json = serde_json::to_vec_pretty(value).map_err(std::io::Error::other)?;
-    write_atomic(path, &json)
-}
-
-/// Seconds since the Unix epoch as (year, month, day, hour, minute, second, weekday 0=Sunday).
-fn civil(secs: i64) -> (i64, u32, u32, u32, u32, u32, u32) {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400) as u32;
-    // Howard Hinnant's days-to-civil algorithm.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    let weekday = (days + 4).rem_euclid(7) as u32;
-    (
-        year,
-        month,
-        day,
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60,
-        weekday,
-    )
-}
-
-fn unix(t: std::time::SystemTime) -> (i64, u32) {
-    match t.duration_since(std::time::UNIX_EPOCH) {
-        Ok(d) => (d.as_secs() as i64, d.subsec_millis()),
-        Err(_) => (0, 0),
+    let shape = |kind| {
+        let path = shown.clone();
+        move |source| ReportError::Shape { path, kind, source }
+    };
+    if value.get("min_safe_limit_bytes").is_some() {
+        serde_json::from_value(value)
+            .map(|r| Saved::Search(Box::new(r)))
+            .map_err(shape(SEARCH_FILE))
+    } else {
+        serde_json::from_value(value)
+            .map(|r| Saved::Report(Box::new(r)))
+            .map_err(shape(REPORT_FILE))
     }
-}
-
-/// RFC 3339 in UTC with milliseconds, for JSON.
-pub fn rfc3339(t: std::time::SystemTime) -> String {
-    let (secs, ms) = unix(t);
-    let (y, mo, d, h, mi, s, _) = civil(secs);
-    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{ms:03}Z")
-}
-
-/// The date format `kubectl describe` prints (`Sat, 21 Nov 2026 08:30:01 +0000`).
-pub fn kubectl_time(t: std::time::SystemTime) -> String {
-    const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let (y, mo, d, h, mi, s, wd) = civil(unix(t).0);
-    format!(
-        "{}, {d:02} {} {y} {h:02}:{mi:02}:{s:02} +0000",
-        DAYS[wd as usize],
-        MONTHS[mo as usize - 1]
-    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::{Duration, UNIX_EPOCH};
 
+    /// Every report and search result kept under reports/ stays readable.
     #[test]
-    fn dates() {
-        let t = UNIX_EPOCH + Duration::from_millis(1_795_249_801_123);
-        assert_eq!(rfc3339(t), "2026-11-21T08:30:01.123Z");
-        assert_eq!(kubectl_time(t), "Sat, 21 Nov 2026 08:30:01 +0000");
-        assert_eq!(
-            rfc3339(UNIX_EPOCH + Duration::from_secs(951_782_400)),
-            "2000-02-29T00:00:00.000Z"
-        );
+    fn every_saved_baseline_reads() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("reports");
+        let mut found = 0;
+        let mut stack = vec![root];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if path.extension().is_some_and(|e| e == "json") {
+                    match load(&path) {
+                        Ok(_) => found += 1,
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            }
+        }
+        assert!(found >= 2, "the baselines under reports/ were not found");
     }
 
     #[test]
-    fn atomic_write_replaces_whole_file() {
+    fn a_newer_report_is_refused_and_an_old_one_gets_defaults() {
         let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("sub").join("r.json");
-        write_atomic(&p, b"one").unwrap();
-        write_atomic(&p, b"two").unwrap();
-        assert_eq!(std::fs::read_to_string(&p).unwrap(), "two");
-        let leftovers: Vec<_> = std::fs::read_dir(p.parent().unwrap()).unwrap().collect();
-        assert_eq!(leftovers.len(), 1, "no temp file left behind");
+        let p = dir.path().join("r.json");
+        std::fs::write(&p, r#"{"schema_version": 99, "pods": []}"#).unwrap();
+        let e = load(&p).err().unwrap().to_string();
+        assert!(e.contains("newer oomsim (schema_version 99"), "{e}");
+        std::fs::write(&p, "{not json").unwrap();
+        assert!(load(&p).err().unwrap().to_string().contains("not JSON"));
     }
 }

@@ -2,15 +2,39 @@
 
 use std::fmt::Write;
 
-use crate::report::{PodReport, Report};
+use super::search::SearchResult;
+use super::{Format, PodReport, Report};
+use crate::plan::LoadStrategy;
 use crate::units::{fmt_human, fmt_quantity};
+use crate::verdict::Cause;
+use crate::workload::events::Event;
+
+/// The kubectl-describe-style text of a run, and the summary of a search.
+pub struct Text;
+
+impl Format<Report> for Text {
+    fn render(&self, report: &Report) -> String {
+        describe(report)
+    }
+}
+
+impl Format<SearchResult> for Text {
+    fn render(&self, r: &SearchResult) -> String {
+        describe_search(r)
+    }
+}
+
+/// Headroom suggested above the smallest safe limit, for inputs a run did not see.
+pub const HEADROOM: f64 = 0.20;
+/// Limits are shown rounded up to whole MiB.
+const STEP: u64 = 1 << 20;
 
 fn opt_quantity(v: Option<u64>) -> String {
     v.map_or_else(|| "<none>".into(), fmt_quantity)
 }
 
 /// One block per pod, in the order and words of `kubectl describe pod`.
-pub fn describe(report: &Report) -> String {
+fn describe(report: &Report) -> String {
     let mut out = String::new();
     for pod in &report.pods {
         describe_pod(&mut out, report, pod);
@@ -43,10 +67,13 @@ pub fn describe(report: &Report) -> String {
         }
         out.push('\n');
     }
-    let verdict = if report.ok {
-        "all expectations held"
-    } else {
-        "EXPECTATIONS FAILED"
+    for w in &report.warnings {
+        let _ = writeln!(out, "Warning:      {w}");
+    }
+    let verdict = match (&report.interrupted, report.ok) {
+        (Some(sig), _) => format!("interrupted by {sig}: oomsim stopped the pods"),
+        (None, true) => "all expectations held".into(),
+        (None, false) => "EXPECTATIONS FAILED".into(),
     };
     let _ = writeln!(
         out,
@@ -63,7 +90,8 @@ fn describe_pod(out: &mut String, report: &Report, pod: &PodReport) {
     let v = &pod.verdict;
     let _ = writeln!(out, "Name:         {}", pod.name);
     let _ = writeln!(out, "Scenario:     {}", report.scenario);
-    let _ = writeln!(out, "QoS Class:    {:?}", pod.qos);
+    let _ = writeln!(out, "Container:    {}", pod.container_name());
+    let _ = writeln!(out, "QoS Class:    {}", pod.qos);
     let _ = writeln!(out, "Priority:     {}", pod.priority);
     match pod.oom_score_adj_applied {
         Some(a) if a != pod.oom_score_adj => {
@@ -87,6 +115,12 @@ fn describe_pod(out: &mut String, report: &Report, pod: &PodReport) {
         "Requests:\n  memory:     {}",
         opt_quantity(pod.request_bytes)
     );
+    if pod.swap == Some(crate::cgroup::Swap::Uncontrolled) {
+        let _ = writeln!(
+            out,
+            "Swap:         not controlled (this kernel keeps no swap account for cgroups)"
+        );
+    }
     let _ = writeln!(out, "State:        Terminated");
     let _ = writeln!(out, "  Reason:     {}", v.reason);
     let _ = writeln!(out, "  Exit Code:  {}", v.exit_code);
@@ -179,38 +213,31 @@ fn describe_pod(out: &mut String, report: &Report, pod: &PodReport) {
 
 /// What a kv-cache workload predicted and what happened.
 fn kv_line(pod: &PodReport) -> Option<String> {
-    let find = |name: &str| pod.events.iter().find(|e| e.event == name);
-    let start = find("kv_start")?;
-    let n = |e: &crate::workload::events::Event, k: &str| {
-        e.data.get(k).and_then(|v| v.as_u64()).unwrap_or(0)
-    };
-    let mode = start
-        .data
-        .get("mode")
-        .and_then(|v| v.as_str())
-        .unwrap_or("?");
+    let mut start = None;
+    let (mut oom, mut done) = (None, None);
+    for e in &pod.events {
+        match &e.event {
+            Event::KvStart(s) => start = Some(s),
+            Event::KvOom(s) => oom = oom.or(Some(s)),
+            Event::KvDone(s) => done = Some(s),
+            _ => {}
+        }
+    }
+    let start = start?;
     let predicted = format!(
-        "{mode}, {} KV tokens predicted ({:.1} requests at once)",
-        n(start, "predicted_kv_tokens"),
-        start
-            .data
-            .get("predicted_concurrency")
-            .and_then(|v| v.as_f64())
-            .unwrap_or(0.0)
+        "{}, {} KV tokens predicted ({:.1} requests at once)",
+        start.mode, start.predicted_kv_tokens, start.predicted_concurrency
     );
-    Some(match (find("kv_oom"), find("kv_done")) {
+    Some(match (oom, done) {
         (Some(o), _) => format!(
             "{predicted}; CUDA OOM at concurrency {} with {} tokens in flight ({} allocated in {} blocks)",
-            n(o, "concurrency"),
-            n(o, "tokens_in_flight"),
-            n(o, "allocated_tokens"),
-            n(o, "blocks")
+            o.concurrency, o.tokens_in_flight, o.allocated_tokens, o.blocks
         ),
         (None, Some(d)) => format!(
             "{predicted}; peak concurrency {}, {} preemptions, {} requests completed",
-            n(d, "peak_concurrency"),
-            n(d, "preemptions"),
-            n(d, "completed")
+            d.peak_concurrency.unwrap_or(0),
+            d.preemptions,
+            d.completed
         ),
         (None, None) => predicted,
     })
@@ -222,23 +249,22 @@ fn pod_events(report: &Report, pod: &PodReport) -> Vec<String> {
     let v = &pod.verdict;
     let age = format!("{:.1}s", v.at_s);
     match v.cause {
-        crate::verdict::Cause::Evicted => {
+        Cause::Evicted => {
             lines.push(format!(
                 "Warning  Evicted     {age:<7} kubelet   {}",
                 v.message
             ));
             lines.push(format!(
-                "Normal   Killing     {age:<7} kubelet   Stopping container app"
+                "Normal   Killing     {age:<7} kubelet   Stopping container {}",
+                pod.container_name()
             ));
         }
-        crate::verdict::Cause::CgroupOomKill
-        | crate::verdict::Cause::CgroupOomKillOfOtherProcess
-        | crate::verdict::Cause::NodeOomKill => {
+        Cause::CgroupOomKill | Cause::CgroupOomKillOfOtherProcess | Cause::NodeOomKill => {
             let what = match &pod.kernel_kill {
                 Some(k) => k.line.clone(),
                 None => "Memory cgroup out of memory".into(),
             };
-            let scope = if v.cause == crate::verdict::Cause::NodeOomKill {
+            let scope = if v.cause == Cause::NodeOomKill {
                 " (node-level: the node cgroup ran out)"
             } else {
                 ""
@@ -250,7 +276,7 @@ fn pod_events(report: &Report, pod: &PodReport) -> Vec<String> {
         _ => {}
     }
     if let Some(node) = &report.node
-        && v.cause != crate::verdict::Cause::Evicted
+        && v.cause != Cause::Evicted
     {
         for e in node
             .evictions
@@ -266,4 +292,116 @@ fn pod_events(report: &Report, pod: &PodReport) -> Vec<String> {
         }
     }
     lines
+}
+
+/// The text summary printed after a search.
+fn describe_search(r: &SearchResult) -> String {
+    let mut out = String::new();
+    match r.min_safe_limit_bytes {
+        Some(m) => {
+            let _ = writeln!(
+                out,
+                "Smallest safe limit for {}: {} ({m} bytes), survived {}/{} trials there",
+                r.pod,
+                fmt_quantity(m.next_multiple_of(STEP)),
+                r.per_limit
+                    .iter()
+                    .find(|s| s.limit_bytes == m)
+                    .map_or(0, |s| s.survived),
+                r.repeat,
+            );
+            if let Some(peak) = r.peak_bytes {
+                let with = ((m as f64 * (1.0 + HEADROOM)) as u64).next_multiple_of(STEP);
+                let _ = writeln!(
+                    out,
+                    "  Peak {} there ({:.0}% of it): at the smallest safe limit there is no headroom, the kernel reclaims page cache to stay under it. Add headroom for load this run did not see: +{:.0}% is {}.",
+                    fmt_human(peak),
+                    peak as f64 * 100.0 / m as f64,
+                    HEADROOM * 100.0,
+                    fmt_quantity(with)
+                );
+            }
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "No limit in {}..{} survived for {}",
+                fmt_quantity(r.range_bytes.0),
+                fmt_quantity(r.range_bytes.1),
+                r.pod
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "{} trials ({} at a time) in {:.1}s; precision {}",
+        r.trials_count,
+        r.parallel,
+        r.wall_s,
+        fmt_human(r.precision_bytes)
+    );
+    let _ = writeln!(out, "{:<10} {:>7} {:>9}", "LIMIT", "TRIALS", "SURVIVED");
+    for s in &r.per_limit {
+        let _ = writeln!(
+            out,
+            "{:<10} {:>7} {:>8.0}%",
+            fmt_quantity(s.limit_bytes),
+            s.trials,
+            s.survival_rate * 100.0
+        );
+    }
+    if !r.formulas.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n{:<20} {:>10} {:>8}  {:<9} RULE",
+            "FORMULA", "SAYS", "MARGIN", "VERDICT"
+        );
+        for f in &r.formulas {
+            let _ = match &f.error {
+                Some(e) => writeln!(
+                    out,
+                    "{:<20} {:>10} {:>8}  {:<9} {}: {e}",
+                    f.name,
+                    "-",
+                    "-",
+                    f.fit.as_str(),
+                    f.rule
+                ),
+                None => writeln!(
+                    out,
+                    "{:<20} {:>10} {:>+7.0}%  {:<9} {}",
+                    f.name,
+                    fmt_human(f.recommended_bytes),
+                    f.margin * 100.0,
+                    f.fit.as_str(),
+                    f.rule
+                ),
+            };
+        }
+    }
+    out
+}
+
+/// The strategies side by side, with the dual-residency rule against each.
+pub fn describe_strategies(results: &[(LoadStrategy, SearchResult)]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<16} {:>12} {:>10} {:>14} {:>8}",
+        "STRATEGY", "MIN SAFE", "PEAK", "1.5xMODEL+4Gi", "MARGIN"
+    );
+    for (st, r) in results {
+        let rule = r.formulas.iter().find(|f| f.name == "dual-residency");
+        let _ = writeln!(
+            out,
+            "{:<16} {:>12} {:>10} {:>14} {:>8}",
+            st.as_str(),
+            r.min_safe_limit_bytes
+                .map_or("none".into(), |m| fmt_quantity(m.next_multiple_of(STEP))),
+            r.peak_bytes.map_or("-".into(), fmt_human),
+            rule.map_or("-".into(), |f| fmt_human(f.recommended_bytes)),
+            rule.map_or("-".into(), |f| format!("{:+.0}%", f.margin * 100.0)),
+        );
+    }
+    out
 }

@@ -70,6 +70,9 @@ pub struct RawSampling {
 #[serde(deny_unknown_fields)]
 pub struct RawPod {
     pub name: Text,
+    /// The pod's one container's name (default: the pod's), as the
+    /// kubelet's messages name it.
+    pub container: Option<Text>,
     pub priority: Option<i32>,
     pub resources: Option<RawResources>,
     /// `4k` (default) or `huge` (transparent huge pages).

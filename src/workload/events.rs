@@ -1,18 +1,109 @@
 //! What a workload tells the harness besides its exit status: one JSON line
-//! per event (`{"t_ns": ..., "event": "cuda_oom", ...}`) appended to the file
-//! named by `OOMSIM_EVENTS`, written at once so a kill a moment later loses
-//! nothing. Times are CLOCK_MONOTONIC, shared with the harness.
+//! per [`Event`] (`{"t_ns": ..., "event": "cuda_oom", ...}`) appended to the
+//! file named by `OOMSIM_EVENTS`, written at once so a kill a moment later
+//! loses nothing. Times are CLOCK_MONOTONIC, shared with the harness. The
+//! child writes and the harness reads the same enum.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 
 use crate::monitor::clock::{monotonic_ns, seconds_between};
 
 pub const ENV_EVENTS: &str = "OOMSIM_EVENTS";
+
+/// A KV cache server's state when an event was taken.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct KvState {
+    pub step: u64,
+    pub concurrency: u64,
+    pub tokens_in_flight: u64,
+    pub blocks: u64,
+    pub allocated_tokens: u64,
+    pub preemptions: u64,
+    pub completed: u64,
+    /// What was being allocated when the device ran out (`weights`, `kv_cache`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub during: Option<String>,
+    /// The most sequences running at once over the run (in `kv_done`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peak_concurrency: Option<u64>,
+}
+
+/// What vLLM's arithmetic predicted when a KV cache workload started.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KvStart {
+    pub mode: String,
+    pub gpu_memory_utilization: f64,
+    pub max_num_seqs: u64,
+    pub max_model_len: u64,
+    pub request_tokens: u64,
+    pub kv_bytes_per_token: u64,
+    pub block_bytes: u64,
+    pub predicted_kv_tokens: u64,
+    pub predicted_concurrency: f64,
+}
+
+/// Everything a workload reports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// A model load began.
+    LoadStart {
+        strategy: String,
+        size_bytes: u64,
+        overhead_bytes: u64,
+        device: String,
+        backend: String,
+    },
+    /// Host and device both hold the weights from now on.
+    DualResidencyStart {
+        host_bytes: u64,
+        /// The host side is page cache (mmap): reclaimable, unlike a buffer.
+        #[serde(default)]
+        page_cache: bool,
+        /// The host buffer is page-locked.
+        #[serde(default)]
+        pinned: bool,
+    },
+    /// The host copy was freed.
+    DualResidencyEnd,
+    DeviceCopyDone,
+    /// read-then-copy with keep_host: the host copy stays.
+    HostCopyKept {
+        host_bytes: u64,
+    },
+    /// A device allocation failed; the workload then exits 1, as torch does.
+    CudaOom {
+        message: String,
+        requested_bytes: u64,
+        free_bytes: u64,
+        total_bytes: u64,
+    },
+    KvStart(KvStart),
+    KvProgress(KvState),
+    /// The KV cache's allocation failed (a CUDA OOM follows).
+    KvOom(KvState),
+    KvDone(KvState),
+    /// The workload gave up with this message.
+    Error {
+        message: String,
+    },
+    /// An event this version does not know (from a newer report).
+    #[serde(other)]
+    Unknown,
+}
+
+/// The line a workload writes: the event and when.
+#[derive(Serialize, Deserialize)]
+struct Line {
+    t_ns: u64,
+    #[serde(flatten)]
+    event: Event,
+}
 
 /// The workload's writer; without `OOMSIM_EVENTS` events go nowhere.
 pub struct Events {
@@ -26,17 +117,17 @@ impl Events {
         Events { file }
     }
 
-    pub fn emit(&self, event: &str, data: Value) {
+    pub fn emit(&self, event: Event) {
         let Some(mut file) = self.file.as_ref() else {
             return;
         };
-        let mut line = Map::new();
-        line.insert("t_ns".into(), monotonic_ns().into());
-        line.insert("event".into(), event.into());
-        if let Value::Object(m) = data {
-            line.extend(m);
-        }
-        let mut text = Value::Object(line).to_string();
+        let line = Line {
+            t_ns: monotonic_ns(),
+            event,
+        };
+        let Ok(mut text) = serde_json::to_string(&line) else {
+            return;
+        };
         text.push('\n');
         // One write(2) per line: O_APPEND keeps lines whole.
         let _ = file.write_all(text.as_bytes());
@@ -45,28 +136,23 @@ impl Events {
 
 /// One event in a report: seconds since the pod started.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Event {
+pub struct TimedEvent {
     pub t_s: f64,
-    pub event: String,
     #[serde(flatten)]
-    pub data: Map<String, Value>,
+    pub event: Event,
 }
 
-/// Read a pod's events (a missing file: none), timed from the pod's start.
-pub fn read(path: &Path, start_ns: u64) -> Vec<Event> {
+/// Read a pod's events (a missing file: none; a torn line is skipped),
+/// timed from the pod's start.
+pub fn read(path: &Path, start_ns: u64) -> Vec<TimedEvent> {
     let Ok(text) = std::fs::read_to_string(path) else {
         return Vec::new();
     };
     text.lines()
-        .filter_map(|l| serde_json::from_str::<Map<String, Value>>(l).ok())
-        .filter_map(|mut m| {
-            let t_ns = m.remove("t_ns")?.as_u64()?;
-            let event = m.remove("event")?.as_str()?.to_string();
-            Some(Event {
-                t_s: seconds_between(start_ns, t_ns),
-                event,
-                data: m,
-            })
+        .filter_map(|l| serde_json::from_str::<Line>(l).ok())
+        .map(|l| TimedEvent {
+            t_s: seconds_between(start_ns, l.t_ns),
+            event: l.event,
         })
         .collect()
 }
@@ -83,19 +169,50 @@ mod tests {
         let ev = Events {
             file: Some(File::create(&path).unwrap()),
         };
-        ev.emit("cuda_oom", serde_json::json!({"requested_bytes": 5}));
-        ev.emit("loaded", Value::Null);
+        ev.emit(Event::CudaOom {
+            message: "CUDA out of memory.".into(),
+            requested_bytes: 5,
+            free_bytes: 1,
+            total_bytes: 10,
+        });
+        ev.emit(Event::DeviceCopyDone);
         std::fs::OpenOptions::new()
             .append(true)
             .open(&path)
             .unwrap()
             .write_all(b"{\"torn\": \n")
             .unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.starts_with("{\"t_ns\":") && text.contains("\"event\":\"cuda_oom\""),
+            "{text}"
+        );
         let got = read(&path, start);
         assert_eq!(got.len(), 2, "a torn line is skipped");
-        assert_eq!(got[0].event, "cuda_oom");
-        assert_eq!(got[0].data["requested_bytes"], 5);
+        assert!(matches!(
+            got[0].event,
+            Event::CudaOom {
+                requested_bytes: 5,
+                ..
+            }
+        ));
+        assert_eq!(got[1].event, Event::DeviceCopyDone);
         assert!(got[0].t_s >= 0.0 && got[0].t_s <= got[1].t_s);
         assert!(read(&dir.path().join("none"), start).is_empty());
+    }
+
+    #[test]
+    fn report_events_keep_their_shape_and_unknown_ones_are_tolerated() {
+        let e: TimedEvent = serde_json::from_str(
+            r#"{"t_s": 1.5, "event": "kv_oom", "concurrency": 7, "during": "kv_cache"}"#,
+        )
+        .unwrap();
+        let Event::KvOom(s) = &e.event else {
+            panic!("{e:?}")
+        };
+        assert_eq!((s.concurrency, s.during.as_deref()), (7, Some("kv_cache")));
+        let u: TimedEvent =
+            serde_json::from_str(r#"{"t_s": 2.0, "event": "from_the_future", "x": 1}"#).unwrap();
+        assert_eq!(u.event, Event::Unknown);
     }
 }

@@ -12,12 +12,10 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use serde_json::json;
-
-use super::events::Events;
+use super::events::{Event, Events, KvStart, KvState};
 use super::load::cuda_oom;
 use crate::gpu::{Device, DeviceMemory, GpuError, OutOfMemory};
-use crate::scenario::{KvCache, KvMode};
+use crate::plan::{KvCache, KvMode};
 
 struct Seq {
     id: u64,
@@ -81,20 +79,30 @@ impl Server<'_> {
 }
 
 /// What the run looked like when it ended, or when it failed.
-fn snapshot(s: &Server, running: &[Seq], step: u64) -> serde_json::Value {
-    json!({
-        "step": step,
-        "concurrency": running.len(),
-        "tokens_in_flight": running.iter().map(|q| q.len).sum::<u64>(),
-        "blocks": s.blocks_held,
-        "allocated_tokens": s.blocks_held * s.block_size,
-        "preemptions": s.preemptions,
-        "completed": s.completed,
-    })
+fn snapshot(s: &Server, running: &[Seq], step: u64) -> KvState {
+    KvState {
+        step,
+        concurrency: running.len() as u64,
+        tokens_in_flight: running.iter().map(|q| q.len).sum::<u64>(),
+        blocks: s.blocks_held,
+        allocated_tokens: s.blocks_held * s.block_size,
+        preemptions: s.preemptions,
+        completed: s.completed,
+        during: None,
+        peak_concurrency: None,
+    }
 }
 
-fn oom_with(o: &OutOfMemory, events: &Events, state: serde_json::Value) -> i32 {
-    events.emit("kv_oom", state);
+/// The state before anything was served, with what was being allocated.
+fn during(what: &str) -> KvState {
+    KvState {
+        during: Some(what.into()),
+        ..KvState::default()
+    }
+}
+
+fn oom_with(o: &OutOfMemory, events: &Events, state: KvState) -> i32 {
+    events.emit(Event::KvOom(state));
     cuda_oom(o, events)
 }
 
@@ -104,7 +112,7 @@ pub fn kv_cache(k: &KvCache, dev: &dyn Device, events: &Events) -> std::io::Resu
         .map_err(|e| std::io::Error::other(e.to_string()))?;
     let mut inp = k.vllm.clone();
     inp.gpu_memory_bytes = total;
-    let plan = crate::vllm::plan(&inp);
+    let plan = crate::llm::vllm::plan(&inp);
     let mut held: Vec<Box<dyn DeviceMemory>> = Vec::new();
     // What vLLM allocates before serving: weights, activation workspace,
     // non-torch buffers and CUDA graphs.
@@ -117,7 +125,7 @@ pub fn kv_cache(k: &KvCache, dev: &dyn Device, events: &Events) -> std::io::Resu
         match dev.alloc(bytes) {
             Ok(m) => held.push(m),
             Err(GpuError::OutOfMemory(o)) => {
-                return Ok(oom_with(&o, events, json!({"during": what})));
+                return Ok(oom_with(&o, events, during(what)));
             }
             Err(e) => return Err(std::io::Error::other(e.to_string())),
         }
@@ -130,13 +138,13 @@ pub fn kv_cache(k: &KvCache, dev: &dyn Device, events: &Events) -> std::io::Resu
         KvMode::Paged => {
             if let Some(e) = &plan.error {
                 eprintln!("{e}");
-                events.emit("error", json!({"message": e}));
+                events.emit(Event::Error { message: e.clone() });
                 return Ok(1);
             }
             match dev.alloc(plan.kv_blocks * block_bytes) {
                 Ok(m) => held.push(m),
                 Err(GpuError::OutOfMemory(o)) => {
-                    return Ok(oom_with(&o, events, json!({"during": "kv_cache"})));
+                    return Ok(oom_with(&o, events, during("kv_cache")));
                 }
                 Err(e) => return Err(std::io::Error::other(e.to_string())),
             }
@@ -153,20 +161,17 @@ pub fn kv_cache(k: &KvCache, dev: &dyn Device, events: &Events) -> std::io::Resu
         KvMode::Dynamic => free_now / block_bytes * inp.block_size,
     };
     let per_request = k.prompt_tokens + k.output_tokens;
-    events.emit(
-        "kv_start",
-        json!({
-            "mode": if k.mode == KvMode::Paged { "paged" } else { "dynamic" },
-            "gpu_memory_utilization": inp.utilization,
-            "max_num_seqs": inp.max_num_seqs,
-            "max_model_len": inp.max_model_len,
-            "request_tokens": per_request,
-            "kv_bytes_per_token": plan.kv_bytes_per_token,
-            "block_bytes": block_bytes,
-            "predicted_kv_tokens": predicted_tokens,
-            "predicted_concurrency": predicted_tokens as f64 / per_request as f64,
-        }),
-    );
+    events.emit(Event::KvStart(KvStart {
+        mode: k.mode.as_str().into(),
+        gpu_memory_utilization: inp.utilization,
+        max_num_seqs: inp.max_num_seqs,
+        max_model_len: inp.max_model_len,
+        request_tokens: per_request,
+        kv_bytes_per_token: plan.kv_bytes_per_token,
+        block_bytes,
+        predicted_kv_tokens: predicted_tokens,
+        predicted_concurrency: predicted_tokens as f64 / per_request as f64,
+    }));
     let mut server = Server {
         dev,
         pool,
@@ -231,7 +236,7 @@ pub fn kv_cache(k: &KvCache, dev: &dyn Device, events: &Events) -> std::io::Resu
                 Ok(m) => logits = Some(m),
                 Err(GpuError::OutOfMemory(o)) => {
                     let mut state = snapshot(&server, &running, n);
-                    state["during"] = "sampler_logits".into();
+                    state.during = Some("sampler_logits".into());
                     return Ok(oom_with(&o, events, state));
                 }
                 Err(e) => return Err(std::io::Error::other(e.to_string())),
@@ -290,7 +295,7 @@ pub fn kv_cache(k: &KvCache, dev: &dyn Device, events: &Events) -> std::io::Resu
         }
         if last_progress.elapsed() >= Duration::from_secs(1) {
             last_progress = Instant::now();
-            events.emit("kv_progress", snapshot(&server, &running, n));
+            events.emit(Event::KvProgress(snapshot(&server, &running, n)));
         }
         let due = start + step * (n as u32 + 1);
         let now = Instant::now();
@@ -299,8 +304,8 @@ pub fn kv_cache(k: &KvCache, dev: &dyn Device, events: &Events) -> std::io::Resu
         }
     }
     let mut end = snapshot(&server, &running, 0);
-    end["peak_concurrency"] = peak_concurrency.into();
-    events.emit("kv_done", end);
+    end.peak_concurrency = Some(peak_concurrency as u64);
+    events.emit(Event::KvDone(end));
     drop(logits);
     Ok(0)
 }

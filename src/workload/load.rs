@@ -7,37 +7,26 @@ use std::io::Read;
 use std::os::fd::AsRawFd;
 use std::time::Duration;
 
-use serde_json::json;
-
 use super::Region;
-use super::events::Events;
+use super::events::{Event, Events};
 use crate::gpu::{Device, DeviceMemory, GpuError, OutOfMemory};
-use crate::scenario::{LoadStrategy, ModelLoad, Pages};
+use crate::plan::{LoadStrategy, ModelLoad, Pages};
 
 /// Print torch's error and record it; the process then exits 1, as torch does.
 pub fn cuda_oom(oom: &OutOfMemory, events: &Events) -> i32 {
     let text = oom.to_string();
     eprintln!("torch.OutOfMemoryError: {text}");
-    events.emit(
-        "cuda_oom",
-        json!({
-            "message": text,
-            "requested_bytes": oom.requested_bytes,
-            "free_bytes": oom.free_bytes,
-            "total_bytes": oom.total_bytes,
-        }),
-    );
+    events.emit(Event::CudaOom {
+        message: text,
+        requested_bytes: oom.requested_bytes,
+        free_bytes: oom.free_bytes,
+        total_bytes: oom.total_bytes,
+    });
     1
 }
 
 fn gpu_io(e: GpuError) -> std::io::Error {
     std::io::Error::other(e.to_string())
-}
-
-/// Drop the file's cached pages so this pod's reads are charged to this pod.
-fn drop_cache(f: &File) {
-    // SAFETY: advisory call on our own open fd.
-    unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
 }
 
 /// Fill `buf` from the file, or with synthetic bytes (one per page) without one.
@@ -83,16 +72,13 @@ pub fn model_load(
 ) -> std::io::Result<i32> {
     let mut overhead = Region::reserve(m.overhead_bytes, pages)?;
     overhead.touch_to(m.overhead_bytes);
-    events.emit(
-        "load_start",
-        json!({
-            "strategy": m.strategy.as_str(),
-            "size_bytes": m.size_bytes,
-            "overhead_bytes": m.overhead_bytes,
-            "device": dev.info().name,
-            "backend": dev.info().backend,
-        }),
-    );
+    events.emit(Event::LoadStart {
+        strategy: m.strategy.as_str().into(),
+        size_bytes: m.size_bytes,
+        overhead_bytes: m.overhead_bytes,
+        device: dev.info().name.clone(),
+        backend: dev.info().backend.to_string(),
+    });
     let mut file = m
         .file
         .as_ref()
@@ -101,8 +87,9 @@ pub fn model_load(
                 .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", p.display())))
         })
         .transpose()?;
+    // Drop the file's cached pages so this pod's reads are charged to this pod.
     if let Some(f) = &file {
-        drop_cache(f);
+        crate::llm::weights::drop_cached(f, 0, 0)?;
     }
     let size = usize::try_from(m.size_bytes).map_err(std::io::Error::other)?;
     let chunk = (m.chunk_bytes as usize).min(size);
@@ -118,7 +105,11 @@ pub fn model_load(
             for (off, n) in pieces.clone() {
                 fill(host.slice_mut(off, n), file.as_mut())?;
             }
-            events.emit("dual_residency_start", json!({"host_bytes": m.size_bytes}));
+            events.emit(Event::DualResidencyStart {
+                host_bytes: m.size_bytes,
+                page_cache: false,
+                pinned: false,
+            });
             let mut oom = None;
             for (off, n) in pieces {
                 if let Err(o) = tensors.push(host.slice(off, n))? {
@@ -127,8 +118,10 @@ pub fn model_load(
                 }
             }
             if oom.is_none() && m.keep_host {
-                events.emit("device_copy_done", json!({}));
-                events.emit("host_copy_kept", json!({"host_bytes": m.size_bytes}));
+                events.emit(Event::DeviceCopyDone);
+                events.emit(Event::HostCopyKept {
+                    host_bytes: m.size_bytes,
+                });
                 hold(m.hold_s);
                 return Ok(0);
             }
@@ -140,10 +133,11 @@ pub fn model_load(
             if m.pinned {
                 buf.lock()?;
             }
-            events.emit(
-                "dual_residency_start",
-                json!({"host_bytes": chunk, "pinned": m.pinned}),
-            );
+            events.emit(Event::DualResidencyStart {
+                host_bytes: chunk as u64,
+                page_cache: false,
+                pinned: m.pinned,
+            });
             let mut oom = None;
             for (_, n) in pieces {
                 fill(buf.slice_mut(0, n), file.as_mut())?;
@@ -159,10 +153,11 @@ pub fn model_load(
                 .as_ref()
                 .ok_or_else(|| std::io::Error::other("mmap needs a file"))?;
             let map = Mapping::new(f, size)?;
-            events.emit(
-                "dual_residency_start",
-                json!({"host_bytes": m.size_bytes, "page_cache": true}),
-            );
+            events.emit(Event::DualResidencyStart {
+                host_bytes: m.size_bytes,
+                page_cache: true,
+                pinned: false,
+            });
             let mut oom = None;
             for (off, n) in pieces {
                 if let Err(o) = tensors.push(map.slice(off, n))? {
@@ -176,8 +171,8 @@ pub fn model_load(
     if let Some(o) = oom {
         return Ok(cuda_oom(&o, events));
     }
-    events.emit("device_copy_done", json!({}));
-    events.emit("dual_residency_end", json!({}));
+    events.emit(Event::DeviceCopyDone);
+    events.emit(Event::DualResidencyEnd);
     hold(m.hold_s);
     drop(overhead);
     Ok(0)

@@ -12,14 +12,30 @@ mod load;
 mod region;
 
 use std::process::Command;
+
+use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, raise, sigaction};
 use std::time::{Duration, Instant};
 
 pub use region::Region;
 
-use crate::scenario::{Pages, Phase, WorkloadSpec};
+use crate::plan::{Burst, Leak, Pages, Phase, Program, Steady, WorkloadSpec};
+
+/// The hidden subcommand a pod's child runs (this binary, re-executed).
+pub const SUBCOMMAND: &str = "__workload";
 
 /// How often a rate-limited leak tops up its allocation.
 const LEAK_TICK: Duration = Duration::from_millis(5);
+
+/// The child's side of `oomsim __workload SPEC`: the exit code it ends with.
+pub fn child(spec: &str) -> u8 {
+    match serde_json::from_str::<WorkloadSpec>(spec) {
+        Ok(spec) => run(&spec).clamp(0, 255) as u8,
+        Err(e) => {
+            eprintln!("oomsim workload: bad spec: {e}");
+            2
+        }
+    }
+}
 
 /// Run every phase in order; returns the process exit code.
 pub fn run(spec: &WorkloadSpec) -> i32 {
@@ -27,39 +43,10 @@ pub fn run(spec: &WorkloadSpec) -> i32 {
     let mut device: Option<Box<dyn crate::gpu::Device>> = None;
     for phase in &spec.phases {
         let result = match phase {
-            Phase::Leak {
-                baseline_bytes,
-                rate_bytes_per_s,
-                cap_bytes,
-                duration_s,
-            } => leak(
-                spec.pages,
-                *baseline_bytes,
-                *rate_bytes_per_s,
-                *cap_bytes,
-                *duration_s,
-            ),
-            Phase::Burst {
-                baseline_bytes,
-                spike_bytes,
-                period_s,
-                hold_s,
-                count,
-                duration_s,
-            } => burst(
-                spec.pages,
-                *baseline_bytes,
-                *spike_bytes,
-                *period_s,
-                *hold_s,
-                *count,
-                *duration_s,
-            ),
-            Phase::Steady {
-                size_bytes,
-                duration_s,
-            } => steady(spec.pages, *size_bytes, *duration_s),
-            Phase::Command { argv, env } => command(argv, env),
+            Phase::Leak(l) => leak(spec.pages, l),
+            Phase::Burst(b) => burst(spec.pages, b),
+            Phase::Steady(st) => steady(spec.pages, st),
+            Phase::Command(p) => command(p),
             Phase::ModelLoad(m) => match open_device(&mut device) {
                 Ok(dev) => load::model_load(spec.pages, m, dev, &events),
                 Err(e) => Err(e),
@@ -101,20 +88,14 @@ fn open_device(
 
 /// The largest a leak without a cap may reserve: the host's RAM.
 fn host_ram() -> u64 {
-    // SAFETY: sysconf has no memory-safety preconditions.
-    let pages = unsafe { libc::sysconf(libc::_SC_PHYS_PAGES) };
-    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    (pages.max(0) as u64).saturating_mul(size.max(0) as u64)
+    use nix::unistd::{SysconfVar, sysconf};
+    let get = |v| sysconf(v).ok().flatten().unwrap_or(0).max(0) as u64;
+    get(SysconfVar::_PHYS_PAGES).saturating_mul(get(SysconfVar::PAGE_SIZE))
 }
 
-fn leak(
-    pages: Pages,
-    baseline: u64,
-    rate: Option<u64>,
-    cap: Option<u64>,
-    duration_s: Option<f64>,
-) -> std::io::Result<i32> {
-    let cap = cap.unwrap_or_else(host_ram).max(baseline);
+fn leak(pages: Pages, l: &Leak) -> std::io::Result<i32> {
+    let (baseline, rate, duration_s) = (l.baseline_bytes, l.rate_bytes_per_s, l.duration_s);
+    let cap = l.cap_bytes.unwrap_or_else(host_ram).max(baseline);
     let mut region = Region::reserve(cap, pages)?;
     region.touch_to(baseline);
     let start = Instant::now();
@@ -135,15 +116,9 @@ fn leak(
     Ok(0)
 }
 
-fn burst(
-    pages: Pages,
-    baseline: u64,
-    spike: u64,
-    period_s: f64,
-    hold_s: f64,
-    count: Option<u32>,
-    duration_s: Option<f64>,
-) -> std::io::Result<i32> {
+fn burst(pages: Pages, b: &Burst) -> std::io::Result<i32> {
+    let (baseline, spike, count) = (b.baseline_bytes, b.spike_bytes, b.count);
+    let (period_s, hold_s, duration_s) = (b.period_s, b.hold_s, b.duration_s);
     let mut base = Region::reserve(baseline, pages)?;
     base.touch_to(baseline);
     let mut spike_region = Region::reserve(spike, pages)?;
@@ -173,28 +148,29 @@ fn burst(
     Ok(0)
 }
 
-fn steady(pages: Pages, size: u64, duration_s: f64) -> std::io::Result<i32> {
-    let mut region = Region::reserve(size, pages)?;
-    region.touch_to(size);
-    std::thread::sleep(Duration::from_secs_f64(duration_s));
+fn steady(pages: Pages, st: &Steady) -> std::io::Result<i32> {
+    let mut region = Region::reserve(st.size_bytes, pages)?;
+    region.touch_to(st.size_bytes);
+    std::thread::sleep(Duration::from_secs_f64(st.duration_s));
     Ok(0)
 }
 
 /// Run a program as a phase; a signal that killed it kills us the same way,
 /// so the harness sees what a container runtime would.
-fn command(argv: &[String], env: &[(String, String)]) -> std::io::Result<i32> {
+fn command(p: &Program) -> std::io::Result<i32> {
+    let (argv, env) = (&p.argv, &p.env);
     let status = Command::new(&argv[0])
         .args(&argv[1..])
         .envs(env.iter().map(|(k, v)| (k, v)))
         .status()
         .map_err(|e| std::io::Error::new(e.kind(), format!("cannot start {:?}: {e}", argv[0])))?;
     use std::os::unix::process::ExitStatusExt;
-    if let Some(sig) = status.signal() {
-        // SAFETY: restore the default action and re-raise the child's signal.
-        unsafe {
-            libc::signal(sig, libc::SIG_DFL);
-            libc::raise(sig);
-        }
+    if let Some(sig) = status.signal().and_then(|s| Signal::try_from(s).ok()) {
+        // Restore the default action and re-raise the child's signal.
+        let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
+        // SAFETY: installing SIG_DFL runs no handler code of ours.
+        let _ = unsafe { sigaction(sig, &default) };
+        let _ = raise(sig);
     }
     Ok(status.code().unwrap_or(1))
 }

@@ -1,7 +1,7 @@
 //! An anonymous mapping touched page by page, the unit every allocation
 //! workload is built from.
 
-use crate::scenario::Pages;
+use crate::plan::Pages;
 
 const PAGE: usize = 4096;
 const HUGE_PAGE: usize = 2 << 20;

@@ -88,7 +88,9 @@ fn kill_dash_9_is_error_137_not_oom() {
         return;
     }
     let (o, r) = run_cmd("64Mi", &["sh", "-c", "kill -9 $$"]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    // A one-off run expects Completed: anything else exits 1.
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("EXPECTATIONS FAILED"), "{}", text(&o));
     assert_eq!(
         verdict(&r),
         ("Error".into(), 137, "external_sigkill".into())
@@ -280,4 +282,39 @@ fn next_run_removes_what_a_sigkilled_run_left() {
         "the next run did not remove {}",
         dir.display()
     );
+}
+
+#[test]
+fn one_off_run_exit_code_follows_expect() {
+    if !cgroups_available("one_off_run_exit_code_follows_expect") {
+        return;
+    }
+    let out = tempfile::tempdir().unwrap();
+    let run = |expect: &[&str], cmd: &[&str]| {
+        oomsim()
+            .args(["run", "--limit", "32Mi", "--out"])
+            .arg(out.path())
+            .args(expect)
+            .arg("--")
+            .args(cmd)
+            .output()
+            .unwrap()
+    };
+    let leak = ["python3", "-c", "b = bytearray(128 << 20)"];
+    let o = run(&[], &leak);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "OOMKilled is not Completed: {}",
+        text(&o)
+    );
+    let o = run(&["--expect", "OOMKilled"], &leak);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = run(&[], &["/nonexistent/program"]);
+    assert_eq!(o.status.code(), Some(1), "a start failure is not Completed");
+    let o = run(&[], &["true"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = run(&["--expect", "OOMKiled"], &["true"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("--expect"), "{}", text(&o));
 }

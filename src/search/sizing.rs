@@ -2,37 +2,36 @@
 //! the built-in rules people size pods with, and the user's own as
 //! expressions over named quantities (`model * 1.5 + 4Gi`).
 
-use serde::{Deserialize, Serialize};
+use crate::report::search::{Fit, FormulaCheck};
+use crate::units::{self, UnitError};
 
-use crate::units;
+/// Why a user formula did not parse or evaluate.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ExprError {
+    #[error("unexpected {token} in {expr:?}")]
+    Unexpected { token: String, expr: String },
+    #[error("unknown name {name:?} in {expr:?} (known: {known})")]
+    UnknownName {
+        name: String,
+        expr: String,
+        known: String,
+    },
+    #[error("the expression ends too early")]
+    EndsEarly,
+    #[error("missing ')'")]
+    MissingParen,
+    #[error(transparent)]
+    Quantity(#[from] UnitError),
+    #[error("{0} has no value in this run")]
+    NoValue(String),
+    #[error("division by zero")]
+    DivisionByZero,
+}
 
 /// Names a user formula may use besides the scenario's `vars`.
 pub const BUILTIN_VARS: [&str; 4] = ["peak", "p90", "min_safe", "oom_limit"];
 
-/// What a formula's recommendation says against the measured minimum.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Fit {
-    /// Below the measured minimum: it would be OOMKilled.
-    Unsafe,
-    /// Less than 10% over.
-    Tight,
-    Fine,
-    /// More than 50% over.
-    Wasteful,
-}
-
-impl Fit {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Fit::Unsafe => "unsafe",
-            Fit::Tight => "tight",
-            Fit::Fine => "fine",
-            Fit::Wasteful => "wasteful",
-        }
-    }
-}
-
+/// How a recommendation compares with the measured minimum.
 pub fn fit(recommended: f64, min_safe: f64) -> Fit {
     let margin = recommended / min_safe - 1.0;
     if recommended < min_safe {
@@ -44,16 +43,6 @@ pub fn fit(recommended: f64, min_safe: f64) -> Fit {
     } else {
         Fit::Wasteful
     }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FormulaCheck {
-    pub name: String,
-    pub rule: String,
-    pub recommended_bytes: u64,
-    /// recommended / measured minimum - 1.
-    pub margin: f64,
-    pub fit: Fit,
 }
 
 /// What the formulas are computed from.
@@ -149,22 +138,31 @@ pub fn check_all(inp: &Inputs) -> Vec<FormulaCheck> {
         "peak / 0.85 (peak stays under an 85% alert)",
         peak / 0.85,
     );
-    for (name, expr) in &inp.user {
-        if let Ok(v) = expr.eval(&|n| inp.var(n)) {
-            add(name, &expr.source, v);
-        }
-    }
     let min_safe = inp.min_safe_bytes.max(1) as f64;
-    rules
-        .into_iter()
-        .map(|(name, rule, v)| FormulaCheck {
-            name,
-            rule,
-            recommended_bytes: v.max(0.0).round() as u64,
-            margin: v / min_safe - 1.0,
-            fit: fit(v, min_safe),
-        })
-        .collect()
+    let checked = |(name, rule, v): (String, String, f64)| FormulaCheck {
+        name,
+        rule,
+        recommended_bytes: v.max(0.0).round() as u64,
+        margin: v / min_safe - 1.0,
+        fit: fit(v, min_safe),
+        error: None,
+    };
+    let mut out: Vec<FormulaCheck> = rules.into_iter().map(checked).collect();
+    // The user's own: one that cannot be evaluated here is reported, not dropped.
+    for (name, expr) in &inp.user {
+        out.push(match expr.eval(&|n| inp.var(n)) {
+            Ok(v) => checked((name.clone(), expr.source.clone(), v)),
+            Err(e) => FormulaCheck {
+                name: name.clone(),
+                rule: expr.source.clone(),
+                recommended_bytes: 0,
+                margin: 0.0,
+                fit: Fit::Failed,
+                error: Some(e.to_string()),
+            },
+        });
+    }
+    out
 }
 
 /// A parsed user formula.
@@ -184,20 +182,24 @@ enum Node {
 
 impl Expr {
     /// Parse; every identifier must be one of `known`.
-    pub fn parse(source: &str, known: &[&str]) -> Result<Expr, String> {
+    pub fn parse(source: &str, known: &[&str]) -> Result<Expr, ExprError> {
         let tokens = tokenize(source)?;
         let mut p = Parser { tokens, pos: 0 };
         let node = p.expr()?;
         if let Some(t) = p.tokens.get(p.pos) {
-            return Err(format!("unexpected {t:?} in {source:?}"));
+            return Err(ExprError::Unexpected {
+                token: format!("{t:?}"),
+                expr: source.to_string(),
+            });
         }
         let mut vars = Vec::new();
         collect_vars(&node, &mut vars);
         if let Some(v) = vars.iter().find(|v| !known.contains(&v.as_str())) {
-            return Err(format!(
-                "unknown name {v:?} in {source:?} (known: {})",
-                known.join(", ")
-            ));
+            return Err(ExprError::UnknownName {
+                name: v.clone(),
+                expr: source.to_string(),
+                known: known.join(", "),
+            });
         }
         Ok(Expr {
             source: source.to_string(),
@@ -205,7 +207,7 @@ impl Expr {
         })
     }
 
-    pub fn eval(&self, var: &dyn Fn(&str) -> Option<f64>) -> Result<f64, String> {
+    pub fn eval(&self, var: &dyn Fn(&str) -> Option<f64>) -> Result<f64, ExprError> {
         eval(&self.node, var)
     }
 }
@@ -222,10 +224,10 @@ fn collect_vars(n: &Node, out: &mut Vec<String>) {
     }
 }
 
-fn eval(n: &Node, var: &dyn Fn(&str) -> Option<f64>) -> Result<f64, String> {
+fn eval(n: &Node, var: &dyn Fn(&str) -> Option<f64>) -> Result<f64, ExprError> {
     Ok(match n {
         Node::Num(v) => *v,
-        Node::Var(name) => var(name).ok_or_else(|| format!("{name} has no value in this run"))?,
+        Node::Var(name) => var(name).ok_or_else(|| ExprError::NoValue(name.clone()))?,
         Node::Neg(a) => -eval(a, var)?,
         Node::Bin(op, a, b) => {
             let (a, b) = (eval(a, var)?, eval(b, var)?);
@@ -233,7 +235,7 @@ fn eval(n: &Node, var: &dyn Fn(&str) -> Option<f64>) -> Result<f64, String> {
                 '+' => a + b,
                 '-' => a - b,
                 '*' => a * b,
-                _ if b == 0.0 => return Err("division by zero".into()),
+                _ if b == 0.0 => return Err(ExprError::DivisionByZero),
                 _ => a / b,
             }
         }
@@ -247,7 +249,7 @@ enum Token {
     Op(char),
 }
 
-fn tokenize(s: &str) -> Result<Vec<Token>, String> {
+fn tokenize(s: &str) -> Result<Vec<Token>, ExprError> {
     let mut out = Vec::new();
     let chars: Vec<char> = s.chars().collect();
     let mut i = 0;
@@ -265,7 +267,7 @@ fn tokenize(s: &str) -> Result<Vec<Token>, String> {
             }
             let text: String = chars[start..i].iter().collect();
             // Milli precision keeps factors like 1.5 exact and quantities like 14Gi in range.
-            let milli = units::parse_quantity_scaled(&text, 3).map_err(|e| e.to_string())?;
+            let milli = units::parse_quantity_scaled(&text, 3)?;
             out.push(Token::Num(milli as f64 / 1000.0));
         } else if c.is_ascii_alphabetic() || c == '_' {
             let start = i;
@@ -274,7 +276,10 @@ fn tokenize(s: &str) -> Result<Vec<Token>, String> {
             }
             out.push(Token::Ident(chars[start..i].iter().collect()));
         } else {
-            return Err(format!("unexpected {c:?} in {s:?}"));
+            return Err(ExprError::Unexpected {
+                token: format!("{c:?}"),
+                expr: s.to_string(),
+            });
         }
     }
     Ok(out)
@@ -296,8 +301,8 @@ impl Parser {
     fn binary(
         &mut self,
         ops: &str,
-        next: fn(&mut Parser) -> Result<Node, String>,
-    ) -> Result<Node, String> {
+        next: fn(&mut Parser) -> Result<Node, ExprError>,
+    ) -> Result<Node, ExprError> {
         let mut left = next(self)?;
         while let Some(op) = self.peek_op().filter(|o| ops.contains(*o)) {
             self.pos += 1;
@@ -306,20 +311,20 @@ impl Parser {
         Ok(left)
     }
 
-    fn expr(&mut self) -> Result<Node, String> {
+    fn expr(&mut self) -> Result<Node, ExprError> {
         self.binary("+-", Parser::term)
     }
 
-    fn term(&mut self) -> Result<Node, String> {
+    fn term(&mut self) -> Result<Node, ExprError> {
         self.binary("*/", Parser::factor)
     }
 
-    fn factor(&mut self) -> Result<Node, String> {
+    fn factor(&mut self) -> Result<Node, ExprError> {
         let t = self
             .tokens
             .get(self.pos)
             .cloned()
-            .ok_or("the expression ends too early")?;
+            .ok_or(ExprError::EndsEarly)?;
         self.pos += 1;
         match t {
             Token::Num(v) => Ok(Node::Num(v)),
@@ -332,10 +337,13 @@ impl Parser {
                         self.pos += 1;
                         Ok(inner)
                     }
-                    _ => Err("missing ')'".into()),
+                    _ => Err(ExprError::MissingParen),
                 }
             }
-            Token::Op(c) => Err(format!("unexpected {c:?}")),
+            Token::Op(c) => Err(ExprError::Unexpected {
+                token: format!("{c:?}"),
+                expr: String::new(),
+            }),
         }
     }
 }
@@ -409,6 +417,7 @@ mod tests {
         assert!(
             Expr::parse("modle * 2", &known)
                 .unwrap_err()
+                .to_string()
                 .contains("unknown name \"modle\"")
         );
         assert!(Expr::parse("model * ", &known).is_err());
@@ -421,5 +430,17 @@ mod tests {
             Expr::parse("peak * 2", &BUILTIN_VARS).unwrap(),
         ));
         assert_eq!(get(&check_all(&i), "mine").recommended_bytes, 1800 << 20);
+        // One that cannot be evaluated in this run is reported, not dropped.
+        i.user.push((
+            "needs-oom".into(),
+            Expr::parse("oom_limit * 1.1", &BUILTIN_VARS).unwrap(),
+        ));
+        i.oom_limit_bytes = None;
+        let failed = get(&check_all(&i), "needs-oom").clone();
+        assert_eq!(failed.fit, Fit::Failed);
+        assert_eq!(
+            failed.error.as_deref(),
+            Some("oom_limit has no value in this run")
+        );
     }
 }

@@ -1,12 +1,11 @@
-//! Subcommands and their options (clap derive); raw arguments only; `main`
-//! turns them into checked plans.
+//! Subcommands and their options (clap derive): raw arguments only;
+//! [`super::resolve`] turns them into checked configs.
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
-/// The hidden subcommand a pod's child runs (this binary, re-executed).
-pub const WORKLOAD_SUBCOMMAND: &str = "__workload";
+use crate::llm::vllm;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -27,6 +26,7 @@ pub enum Cmd {
     Search(SearchArgs),
     /// Redraw the plots of a saved report.json or search.json.
     Plot {
+        /// A report.json (draws the timeline) or search.json (search and distribution).
         file: PathBuf,
         /// Where the charts go (default: beside the file).
         #[arg(long)]
@@ -34,9 +34,11 @@ pub enum Cmd {
     },
     /// Compare a run with a baseline; exit 1 on a regression (for CI).
     Compare {
+        /// The saved run to compare against (report.json or search.json).
         baseline: PathBuf,
+        /// The new run, of the same kind, scenario and pod.
         current: PathBuf,
-        /// How much the smallest safe limit may grow (5% or 0.05).
+        /// How much the smallest safe limit may grow: 5% or 0.05 (a bare 5 is refused).
         #[arg(long, default_value = "5%")]
         tolerance: String,
         /// Write JUnit XML here.
@@ -47,7 +49,13 @@ pub enum Cmd {
         plot: Option<PathBuf>,
     },
     /// Check a scenario file without running it.
-    Validate { scenario: PathBuf },
+    Validate {
+        /// The scenario file to check.
+        scenario: PathBuf,
+        /// Refuse what is otherwise a warning (a fraction of a byte, `512m`).
+        #[arg(long)]
+        strict: bool,
+    },
     /// Measure oomsim itself: fill rate, OOM detection latency, sampler cost.
     Bench(BenchArgs),
     /// The node: QoS, oom_score_adj and the kubelet's eviction order.
@@ -61,7 +69,7 @@ pub enum Cmd {
         command: Box<VllmCmd>,
     },
     /// Internal: run a workload inside a pod (started by `run`).
-    #[command(name = WORKLOAD_SUBCOMMAND, hide = true)]
+    #[command(name = crate::workload::SUBCOMMAND, hide = true)]
     Workload { spec: String },
 }
 
@@ -81,19 +89,43 @@ pub struct RunArgs {
     /// Kill a command run after this long (default 5m).
     #[arg(long, value_name = "DURATION")]
     pub timeout: Option<String>,
-    /// Print only the JSON report path, no kubectl-style text.
+    /// How a command run must end to count as a pass (default Completed):
+    /// OOMKilled, Error, Completed, Evicted, StartError.
+    #[arg(long, value_name = "REASON")]
+    pub expect: Option<String>,
+    /// Print only the JSON report path: no kubectl-style text, no progress.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Refuse what is otherwise a warning (a fraction of a byte, `512m`).
+    #[arg(long)]
+    pub strict: bool,
     /// The program and its arguments, after `--`.
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<String>,
 }
 
+/// oomsim's own benchmarks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Bench {
+    /// The leak workload's fill rate against a plain C loop and stress-ng.
+    Fill,
+    /// OOM detection latency against the kernel's own timestamp.
+    Detect,
+    /// CPU the 1 kHz sampler costs, and the harness's RSS.
+    Sampler,
+    /// The limit search against a linear sweep.
+    Search,
+    /// The vLLM planner over a grid, and the sim device's allocation rate.
+    Planner,
+    /// Every one of the above.
+    All,
+}
+
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// Which benchmark: fill, detect, sampler, or all.
-    #[arg(default_value = "all")]
-    pub which: String,
+    /// Which benchmark to run.
+    #[arg(value_enum, default_value_t = Bench::All)]
+    pub which: Bench,
     /// Bytes each fill-rate run touches.
     #[arg(long, default_value = "1Gi")]
     pub size: String,
@@ -130,6 +162,12 @@ pub struct SearchArgs {
     /// Where search.json and the trials go (default: reports/<scenario-name>/).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// No progress: print only the result.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Refuse what is otherwise a warning (a fraction of a byte, `512m`).
+    #[arg(long)]
+    pub strict: bool,
     /// The program and its arguments, after `--`.
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<String>,
@@ -159,16 +197,16 @@ pub struct VllmPlanArgs {
     /// The GPU's memory (80Gi, 141G).
     #[arg(long, value_name = "QTY")]
     pub gpu_memory: String,
-    #[arg(long, default_value_t = crate::vllm::DEFAULT_UTILIZATION)]
+    #[arg(long, default_value_t = vllm::DEFAULT_UTILIZATION)]
     pub gpu_memory_utilization: f64,
     /// Default: the config's max_position_embeddings.
     #[arg(long)]
     pub max_model_len: Option<u64>,
-    #[arg(long, default_value_t = crate::vllm::DEFAULT_MAX_NUM_SEQS)]
+    #[arg(long, default_value_t = vllm::DEFAULT_MAX_NUM_SEQS)]
     pub max_num_seqs: u64,
-    #[arg(long, default_value_t = crate::vllm::DEFAULT_BATCHED_TOKENS)]
+    #[arg(long, default_value_t = vllm::DEFAULT_BATCHED_TOKENS)]
     pub max_num_batched_tokens: u64,
-    #[arg(long, default_value_t = crate::vllm::DEFAULT_BLOCK_SIZE)]
+    #[arg(long, default_value_t = vllm::DEFAULT_BLOCK_SIZE)]
     pub block_size: u64,
     /// Weights dtype (default: the config's torch_dtype): fp32, fp16, bf16, fp8.
     #[arg(long)]

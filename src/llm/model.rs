@@ -7,6 +7,28 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("{path}: cannot read the model config: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: not a Hugging Face config.json with the fields oomsim needs: {source}")]
+    Shape {
+        path: String,
+        source: serde_json::Error,
+    },
+    #[error("{path}: {field} is {value}: it must be more than zero")]
+    Zero {
+        path: String,
+        field: &'static str,
+        value: u64,
+    },
+    #[error("{0:?} is not a dtype (fp32, fp16, bf16, fp8)")]
+    Dtype(String),
+}
+
 /// Element types a model's weights or KV cache are stored in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -28,15 +50,13 @@ impl Dtype {
 
     /// `fp16`, `float16`, `half`, `bf16`, `bfloat16`, `fp32`, `float32`,
     /// `float`, `fp8` and vLLM's `fp8_e4m3` / `fp8_e5m2`.
-    pub fn parse(s: &str) -> Result<Dtype, String> {
+    pub fn parse(s: &str) -> Result<Dtype, ModelError> {
         Ok(match s.to_ascii_lowercase().as_str() {
             "fp32" | "float32" | "float" => Dtype::Fp32,
             "fp16" | "float16" | "half" => Dtype::Fp16,
             "bf16" | "bfloat16" => Dtype::Bf16,
             "fp8" | "fp8_e4m3" | "fp8_e5m2" | "float8_e4m3fn" => Dtype::Fp8,
-            other => {
-                return Err(format!("{other:?} is not a dtype (fp32, fp16, bf16, fp8)"));
-            }
+            other => return Err(ModelError::Dtype(other.to_string())),
         })
     }
 
@@ -75,22 +95,41 @@ pub struct ModelConfig {
 }
 
 impl ModelConfig {
-    pub fn load(path: &Path) -> Result<ModelConfig, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("{}: cannot read the model config: {e}", path.display()))?;
-        let cfg: ModelConfig = serde_json::from_str(&text).map_err(|e| {
-            format!(
-                "{}: not a Hugging Face config.json with the fields oomsim needs: {e}",
-                path.display()
-            )
+    pub fn load(path: &Path) -> Result<ModelConfig, ModelError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ModelError::Read {
+            path: shown.clone(),
+            source,
         })?;
-        if cfg.num_attention_heads == 0 || cfg.num_hidden_layers == 0 || cfg.hidden_size == 0 {
-            return Err(format!(
-                "{}: layers, heads and hidden_size must be more than zero",
-                path.display()
-            ));
-        }
+        let cfg: ModelConfig = serde_json::from_str(&text).map_err(|source| ModelError::Shape {
+            path: shown.clone(),
+            source,
+        })?;
+        cfg.validate(&shown)?;
         Ok(cfg)
+    }
+
+    /// Every count the arithmetic divides by or multiplies with is non-zero;
+    /// `shown` names the config (or the flags it came from).
+    pub fn validate(&self, shown: &str) -> Result<(), ModelError> {
+        let zero = |field, value: Option<u64>| match value {
+            Some(0) => Err(ModelError::Zero {
+                path: shown.to_string(),
+                field,
+                value: 0,
+            }),
+            _ => Ok(()),
+        };
+        zero("num_hidden_layers", Some(self.num_hidden_layers))?;
+        zero("num_attention_heads", Some(self.num_attention_heads))?;
+        zero("hidden_size", Some(self.hidden_size))?;
+        zero("num_key_value_heads", self.num_key_value_heads)?;
+        zero("head_dim", self.head_dim)?;
+        // hidden_size / heads: a config with more heads than hidden units has none.
+        zero(
+            "head_dim (hidden_size / num_attention_heads)",
+            Some(self.head_dim()),
+        )
     }
 
     pub fn kv_heads(&self) -> u64 {
@@ -154,6 +193,34 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn zero_counts_are_refused_with_the_field_named() {
+        let mut c = llama3_8b();
+        assert!(c.validate("m.json").is_ok());
+        c.num_key_value_heads = Some(0);
+        let e = c.validate("m.json").unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "m.json: num_key_value_heads is 0: it must be more than zero"
+        );
+        let mut c = llama3_8b();
+        c.head_dim = Some(0);
+        assert!(
+            c.validate("m.json")
+                .unwrap_err()
+                .to_string()
+                .contains("head_dim")
+        );
+        let mut c = llama3_8b();
+        c.hidden_size = 16;
+        assert!(
+            c.validate("m.json")
+                .unwrap_err()
+                .to_string()
+                .contains("hidden_size / num_attention_heads")
+        );
+    }
+
+    #[test]
     fn llama3_8b_by_hand() {
         let c = llama3_8b();
         // 2 x 32 layers x 8 kv heads x 128 x 2 bytes = 131072 bytes (128 KiB) a token.
@@ -181,8 +248,13 @@ pub(crate) mod tests {
 
     #[test]
     fn dtype_names() {
-        assert_eq!(Dtype::parse("bfloat16"), Ok(Dtype::Bf16));
-        assert_eq!(Dtype::parse("FP8_E5M2"), Ok(Dtype::Fp8));
-        assert!(Dtype::parse("int4").unwrap_err().contains("not a dtype"));
+        assert_eq!(Dtype::parse("bfloat16").unwrap(), Dtype::Bf16);
+        assert_eq!(Dtype::parse("FP8_E5M2").unwrap(), Dtype::Fp8);
+        assert!(
+            Dtype::parse("int4")
+                .unwrap_err()
+                .to_string()
+                .contains("not a dtype")
+        );
     }
 }

@@ -11,7 +11,7 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
-use crate::model::{Dtype, ModelConfig};
+use super::model::{Dtype, ModelConfig};
 use crate::units::fmt_human;
 
 pub const DEFAULT_UTILIZATION: f64 = 0.90;
@@ -357,7 +357,7 @@ pub fn describe(inp: &Inputs, p: &VllmPlan) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::tests::llama3_8b;
+    use crate::llm::model::tests::llama3_8b;
 
     #[test]
     fn llama3_8b_on_80gi_by_hand() {

@@ -14,12 +14,13 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::cli::BenchArgs;
+use crate::cli::args::{Bench, BenchArgs};
+use crate::cli::{Failure, exit};
 use crate::monitor::sampler::Sample;
+use crate::plan::{Leak, Pages, Phase, Plan, Program, SearchSpec, Steady};
 use crate::report::Report;
-use crate::scenario::{Pages, Phase, Plan, single_pod_plan};
 use crate::units::{fmt_human, parse_bytes};
-use crate::{Failure, exit, run, signals};
+use crate::{run, signals};
 
 /// A plain page-touch loop: the baseline for the fill rate.
 const TOUCH_C: &str = r#"
@@ -106,19 +107,19 @@ struct PlannerStats {
 /// The vLLM planner over a 256 x 256 grid, and the sim device's allocation rate.
 fn planner(work: &Path) -> Result<PlannerStats, Failure> {
     use crate::gpu::Ledger;
-    let cfg: crate::model::ModelConfig = serde_json::from_str(
+    let cfg: crate::llm::model::ModelConfig = serde_json::from_str(
         r#"{"num_hidden_layers":32,"num_attention_heads":32,"num_key_value_heads":8,
         "hidden_size":4096,"vocab_size":128256,"intermediate_size":14336}"#,
     )
     .map_err(|e| Failure::internal(e.to_string()))?;
-    let mut inp = crate::vllm::Inputs::new(cfg, crate::model::Dtype::Bf16, 80 << 30);
+    let mut inp = crate::llm::vllm::Inputs::new(cfg, crate::llm::model::Dtype::Bf16, 80 << 30);
     let started = std::time::Instant::now();
     let mut fits = 0u64;
     for i in 1..=256u64 {
         for j in 1..=256u64 {
             inp.max_model_len = i * 512;
             inp.max_num_seqs = j;
-            let p = crate::vllm::plan(std::hint::black_box(&inp));
+            let p = crate::llm::vllm::plan(std::hint::black_box(&inp));
             fits += u64::from(p.starts && p.max_concurrent_at_max_len >= j);
         }
     }
@@ -181,27 +182,22 @@ struct SamplerStats {
 
 pub fn run(args: &BenchArgs) -> Result<u8, Failure> {
     let size = parse_bytes(&args.size).map_err(|e| Failure::input(format!("--size: {e}")))?;
-    let which = args.which.as_str();
-    if !["fill", "detect", "sampler", "search", "planner", "all"].contains(&which) {
-        return Err(Failure::input(format!(
-            "{which:?} is not a benchmark (fill, detect, sampler, search, planner, all)"
-        )));
-    }
+    let wants = |b: Bench| args.which == b || args.which == Bench::All;
     let work = tempfile_dir()?;
     let mut results = Results::default();
-    if which == "fill" || which == "all" {
+    if wants(Bench::Fill) {
         fill(size, args.repeat.max(1), &work, &mut results)?;
     }
-    if which == "detect" || which == "all" {
+    if wants(Bench::Detect) {
         detect(args.kills.max(1), &work, &mut results)?;
     }
-    if which == "sampler" || which == "all" {
+    if wants(Bench::Sampler) {
         sampler(&work, &mut results)?;
     }
-    if which == "search" || which == "all" {
+    if wants(Bench::Search) {
         search_vs_sweep(&work, &mut results)?;
     }
-    if which == "planner" || which == "all" {
+    if wants(Bench::Planner) {
         results.planner = Some(planner(&work)?);
     }
     let _ = std::fs::remove_dir_all(&work);
@@ -227,7 +223,7 @@ fn tempfile_dir() -> Result<PathBuf, Failure> {
 
 /// Run a plan for real and return its report.
 fn run_plan(plan: &Plan, work: &Path) -> Result<Report, Failure> {
-    let pre = run::preflight(plan)?;
+    let pre = run::preflight(plan).map_err(run::RunError::from)?;
     let out = work.join(&plan.name);
     Ok(run::run(plan, pre, &out, false)?)
 }
@@ -274,12 +270,12 @@ fn fill(size: u64, repeat: u32, work: &Path, results: &mut Results) -> Result<()
             .notes
             .push("stress-ng skipped: not installed (apt-get install stress-ng)".into());
     }
-    let leak = vec![Phase::Leak {
+    let leak = vec![Phase::Leak(Leak {
         baseline_bytes: 0,
         rate_bytes_per_s: None,
         cap_bytes: Some(size),
         duration_s: None,
-    }];
+    })];
     let mut contenders: Vec<(&str, Pages, Vec<Phase>)> = vec![
         ("leak-4k", Pages::Small, leak.clone()),
         ("leak-huge", Pages::Huge, leak),
@@ -290,10 +286,10 @@ fn fill(size: u64, repeat: u32, work: &Path, results: &mut Results) -> Result<()
             if huge {
                 a.push("huge".into());
             }
-            vec![Phase::Command {
+            vec![Phase::Command(Program {
                 argv: a,
                 env: vec![],
-            }]
+            })]
         };
         contenders.push(("loop-4k", Pages::Small, argv(false)));
         contenders.push(("loop-huge", Pages::Huge, argv(true)));
@@ -313,10 +309,10 @@ fn fill(size: u64, repeat: u32, work: &Path, results: &mut Results) -> Result<()
         contenders.push((
             "stress-ng-4k",
             Pages::Small,
-            vec![Phase::Command {
+            vec![Phase::Command(Program {
                 argv: argv.iter().map(|s| s.to_string()).collect(),
                 env: vec![],
-            }],
+            })],
         ));
     }
     let mut rates: Vec<Vec<f64>> = vec![Vec::new(); contenders.len()];
@@ -329,7 +325,7 @@ fn fill(size: u64, repeat: u32, work: &Path, results: &mut Results) -> Result<()
             if signals::caught().is_some() {
                 return Ok(());
             }
-            let mut plan = single_pod_plan(
+            let mut plan = Plan::single_pod(
                 name,
                 Some(limit),
                 None,
@@ -365,17 +361,17 @@ fn fill(size: u64, repeat: u32, work: &Path, results: &mut Results) -> Result<()
 
 fn detect(kills: u32, work: &Path, results: &mut Results) -> Result<(), Failure> {
     let mut latencies = Vec::new();
-    let leak = vec![Phase::Leak {
+    let leak = vec![Phase::Leak(Leak {
         baseline_bytes: 0,
         rate_bytes_per_s: None,
         cap_bytes: None,
         duration_s: None,
-    }];
+    })];
     for k in 0..kills {
         if signals::caught().is_some() {
             break;
         }
-        let plan = single_pod_plan(
+        let plan = Plan::single_pod(
             "detect",
             Some(64 << 20),
             None,
@@ -415,11 +411,11 @@ fn detect(kills: u32, work: &Path, results: &mut Results) -> Result<(), Failure>
 
 fn sampler(work: &Path, results: &mut Results) -> Result<(), Failure> {
     let hold_s = 5.0;
-    let steady = vec![Phase::Steady {
+    let steady = vec![Phase::Steady(Steady {
         size_bytes: 16 << 20,
         duration_s: hold_s,
-    }];
-    let mut plan = single_pod_plan(
+    })];
+    let mut plan = Plan::single_pod(
         "sampler",
         Some(1 << 30),
         None,
@@ -455,25 +451,46 @@ fn sampler(work: &Path, results: &mut Results) -> Result<(), Failure> {
 /// sweep upward in 64Mi steps, one after the other.
 fn search_vs_sweep(work: &Path, results: &mut Results) -> Result<(), Failure> {
     let size: u64 = 1 << 30;
-    let hold = vec![Phase::Steady {
+    let hold = vec![Phase::Steady(Steady {
         size_bytes: size,
         duration_s: 0.1,
-    }];
-    let plan = single_pod_plan(
+    })];
+    let plan = Plan::single_pod(
         "search-bench",
         Some(2 << 30),
         None,
         Duration::from_secs(60),
         hold,
     );
-    let spec = crate::scenario::SearchSpec {
+    let spec = SearchSpec {
         pod: plan.pods[0].name.clone(),
         range: Some((64 << 20, 2 << 30)),
         precision_bytes: None,
         repeat: 3,
         strategies: vec![],
     };
-    let found = crate::search::search(&plan, &spec, &work.join("search"))?;
+    let dir = work.join("search");
+    let usable = crate::host::meminfo()
+        .map_err(run::RunError::from)?
+        .usable_bytes();
+    let bounds = crate::search::Bounds {
+        range: (64 << 20, 2 << 30),
+        precision_bytes: None,
+        repeat: 3,
+        parallel: crate::search::parallelism(2 << 30, usable),
+    };
+    let real = crate::search::runner::Real {
+        plan: &plan,
+        pod: &spec.pod,
+        out_dir: &dir,
+    };
+    let found = crate::search::search(
+        &plan,
+        &spec,
+        bounds,
+        &real,
+        &crate::search::Progress::new(false),
+    )?;
     let started = std::time::Instant::now();
     let (mut sweep_trials, mut sweep_min) = (0, None);
     let mut limit: u64 = 64 << 20;
@@ -483,7 +500,7 @@ fn search_vs_sweep(work: &Path, results: &mut Results) -> Result<(), Failure> {
         p.pods[0].request_bytes = Some(limit);
         sweep_trials += 1;
         let r = run_plan(&p, work)?;
-        if r.pods[0].verdict.reason == "Completed" {
+        if r.pods[0].survived() {
             sweep_min = Some(limit);
             break;
         }

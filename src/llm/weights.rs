@@ -5,8 +5,26 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::os::fd::AsRawFd;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum WeightsError {
+    #[error("{path}: the weights file has {has} bytes, fewer than the {size} to load")]
+    TooSmall { path: PathBuf, has: u64, size: u64 },
+    #[error(
+        "{path}: a {size} weights file is needed but the disk has {free} free (keeping 1Gi spare)"
+    )]
+    NoRoom {
+        path: PathBuf,
+        size: String,
+        free: String,
+    },
+    #[error("{path}: cannot create the weights file: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
 
 /// Written, synced and dropped from the page cache this much at a time.
 const WINDOW: usize = 64 << 20;
@@ -15,28 +33,31 @@ const WINDOW: usize = 64 << 20;
 /// it is (its first `size` bytes; never rewritten, it may be real weights);
 /// a missing one is created (atomically: a temp file renamed) with non-zero
 /// data. Returns whether it was created.
-pub fn ensure(path: &Path, size: u64, progress: bool) -> Result<bool, String> {
+pub fn ensure(path: &Path, size: u64, progress: bool) -> Result<bool, WeightsError> {
+    let io = |source| WeightsError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     if let Ok(m) = std::fs::metadata(path) {
         if m.len() >= size {
             return Ok(false);
         }
-        return Err(format!(
-            "{}: the weights file has {} bytes, fewer than the {} to load",
-            path.display(),
-            m.len(),
-            size
-        ));
+        return Err(WeightsError::TooSmall {
+            path: path.to_path_buf(),
+            has: m.len(),
+            size,
+        });
     }
     let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let free = free_bytes(dir)?;
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let st = nix::sys::statvfs::statvfs(dir).map_err(|e| io(e.into()))?;
+    let free = st.blocks_available() as u64 * st.fragment_size() as u64;
     if free < size + (1 << 30) {
-        return Err(format!(
-            "{}: a {} weights file is needed but the disk has {} free (keeping 1Gi spare)",
-            path.display(),
-            crate::units::fmt_quantity(size),
-            crate::units::fmt_quantity(free)
-        ));
+        return Err(WeightsError::NoRoom {
+            path: path.to_path_buf(),
+            size: crate::units::fmt_quantity(size),
+            free: crate::units::fmt_quantity(free),
+        });
     }
     if progress {
         eprintln!(
@@ -55,12 +76,22 @@ pub fn ensure(path: &Path, size: u64, progress: bool) -> Result<bool, String> {
     let result = write(&tmp, size).and_then(|()| std::fs::rename(&tmp, path));
     if let Err(e) = result {
         let _ = std::fs::remove_file(&tmp);
-        return Err(format!(
-            "{}: cannot create the weights file: {e}",
-            path.display()
-        ));
+        return Err(io(e));
     }
     Ok(true)
+}
+
+/// Drop `len` bytes at `offset` of a file from the page cache (advisory).
+pub fn drop_cached(f: &File, offset: u64, len: u64) -> std::io::Result<()> {
+    use nix::fcntl::{PosixFadviseAdvice, posix_fadvise};
+    let signed = |v: u64| i64::try_from(v).map_err(std::io::Error::other);
+    posix_fadvise(
+        f,
+        signed(offset)?,
+        signed(len)?,
+        PosixFadviseAdvice::POSIX_FADV_DONTNEED,
+    )
+    .map_err(std::io::Error::from)
 }
 
 fn write(tmp: &Path, size: u64) -> std::io::Result<()> {
@@ -79,34 +110,10 @@ fn write(tmp: &Path, size: u64) -> std::io::Result<()> {
         let n = (size - written).min(WINDOW as u64) as usize;
         f.write_all(&buf[..n])?;
         f.sync_data()?;
-        // SAFETY: advisory call on our own open fd.
-        unsafe {
-            libc::posix_fadvise(
-                f.as_raw_fd(),
-                written as i64,
-                n as i64,
-                libc::POSIX_FADV_DONTNEED,
-            )
-        };
+        drop_cached(&f, written, n as u64)?;
         written += n as u64;
     }
     Ok(())
-}
-
-fn free_bytes(dir: &Path) -> Result<u64, String> {
-    use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(dir.as_os_str().as_bytes())
-        .map_err(|_| format!("{}: bad path", dir.display()))?;
-    // SAFETY: statvfs writes into our zeroed struct; the path is NUL-terminated.
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
-        return Err(format!(
-            "{}: {}",
-            dir.display(),
-            std::io::Error::last_os_error()
-        ));
-    }
-    Ok(st.f_bavail as u64 * st.f_frsize as u64)
 }
 
 #[cfg(test)]
@@ -127,7 +134,7 @@ mod tests {
             "a larger file is used as it is"
         );
         assert_eq!(std::fs::metadata(&p).unwrap().len(), 3 * 1024 * 1024 + 5);
-        let e = ensure(&p, 4 << 20, false).unwrap_err();
+        let e = ensure(&p, 4 << 20, false).unwrap_err().to_string();
         assert!(e.contains("fewer than the 4194304 to load"), "{e}");
         assert_eq!(
             std::fs::read_dir(dir.path()).unwrap().count(),

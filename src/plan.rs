@@ -1,0 +1,321 @@
+//! The checked plan: what a scenario file (or a command line) resolves to,
+//! every quantity in bytes and every duration in seconds, nothing left to
+//! validate. One struct per workload kind; the run, the search and the
+//! workload child all read this and nothing rawer.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::gpu::GpuSpec;
+use crate::k8s::{Qos, Reason, Threshold};
+use crate::llm::vllm;
+use crate::search::sizing::Expr;
+
+/// Default sampling rate of each pod's memory usage.
+pub const DEFAULT_SAMPLING_HZ: u32 = 100;
+/// Default time after which the harness kills a pod that has not ended.
+pub const DEFAULT_POD_TIMEOUT: Duration = Duration::from_secs(300);
+/// Default trials at the answer before it is called safe.
+pub const DEFAULT_SEARCH_REPEAT: u32 = 3;
+/// The sim device's capacity when the scenario does not give one (an 80 GB card).
+pub const DEFAULT_SIM_GPU_MEMORY: u64 = 80 << 30;
+/// Default copy chunk and chunked-strategy buffer.
+pub const DEFAULT_LOAD_CHUNK: u64 = 256 << 20;
+/// The kubelet's default hard eviction threshold, `memory.available<100Mi`.
+pub const DEFAULT_EVICTION_HARD: u64 = 100 << 20;
+/// The kubelet's housekeeping interval.
+pub const DEFAULT_HOUSEKEEPING_S: f64 = 10.0;
+
+/// Page size a workload touches its memory with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Pages {
+    #[default]
+    #[serde(rename = "4k")]
+    Small,
+    Huge,
+}
+
+/// Hold `baseline_bytes`, then grow at `rate_bytes_per_s` (None: as fast as
+/// pages can be touched) until `cap_bytes` or `duration_s`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Leak {
+    pub baseline_bytes: u64,
+    pub rate_bytes_per_s: Option<u64>,
+    pub cap_bytes: Option<u64>,
+    pub duration_s: Option<f64>,
+}
+
+/// Hold `baseline_bytes`; every `period_s` add `spike_bytes` for `hold_s`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Burst {
+    pub baseline_bytes: u64,
+    pub spike_bytes: u64,
+    pub period_s: f64,
+    pub hold_s: f64,
+    pub count: Option<u32>,
+    pub duration_s: Option<f64>,
+}
+
+/// Hold `size_bytes` for `duration_s`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Steady {
+    pub size_bytes: u64,
+    pub duration_s: f64,
+}
+
+/// Run a program and end as it ends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Program {
+    pub argv: Vec<String>,
+    pub env: Vec<(String, String)>,
+}
+
+/// One allocation pattern or program, run by the pod's child process.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Phase {
+    Leak(Leak),
+    Burst(Burst),
+    Steady(Steady),
+    Command(Program),
+    /// Load a model's weights onto the run's GPU.
+    #[serde(rename = "model-load")]
+    ModelLoad(ModelLoad),
+    /// A vLLM-like server's KV cache under a ramp of concurrent requests.
+    #[serde(rename = "kv-cache")]
+    KvCache(Box<KvCache>),
+}
+
+/// How the KV cache gets its memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KvMode {
+    /// vLLM: the whole budget up front, in blocks; preempt when they run out.
+    Paged,
+    /// A naive server: allocate blocks as sequences grow, until CUDA OOM.
+    Dynamic,
+}
+
+impl KvMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KvMode::Paged => "paged",
+            KvMode::Dynamic => "dynamic",
+        }
+    }
+}
+
+/// The `kv-cache` workload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KvCache {
+    pub mode: KvMode,
+    /// The model and vLLM's settings; the device's capacity is read at start.
+    pub vllm: vllm::Inputs,
+    pub prompt_tokens: u64,
+    pub output_tokens: u64,
+    /// Concurrent requests reached at the end of the ramp.
+    pub concurrency: u64,
+    pub ramp_s: f64,
+    /// One decode step: every running sequence grows by a token.
+    pub step_s: f64,
+    pub duration_s: f64,
+    /// Allocate the sampler's logits (outside vLLM's KV budget).
+    pub logits: bool,
+}
+
+/// How weights travel from disk to the device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LoadStrategy {
+    /// Read the whole file into host memory, then copy it to the device.
+    ReadThenCopy,
+    /// Stream it through a bounded buffer.
+    Chunked,
+    /// Map the file and copy from the page cache.
+    Mmap,
+}
+
+impl LoadStrategy {
+    pub const ALL: [LoadStrategy; 3] = [
+        LoadStrategy::ReadThenCopy,
+        LoadStrategy::Chunked,
+        LoadStrategy::Mmap,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoadStrategy::ReadThenCopy => "read-then-copy",
+            LoadStrategy::Chunked => "chunked",
+            LoadStrategy::Mmap => "mmap",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<LoadStrategy> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+}
+
+/// The `model-load` workload: weights onto the device, runtime overhead beside them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelLoad {
+    pub size_bytes: u64,
+    pub strategy: LoadStrategy,
+    /// read-then-copy: keep the host copy after the copy (else free it).
+    pub keep_host: bool,
+    /// Copy granularity, and the chunked strategy's buffer.
+    pub chunk_bytes: u64,
+    /// chunked: lock the buffer in memory (page-locked, as for DMA).
+    pub pinned: bool,
+    /// The weights file; None: synthetic bytes made in memory.
+    pub file: Option<PathBuf>,
+    /// Interpreter, libraries and buffers held during the load and after.
+    pub overhead_bytes: u64,
+    /// How long the loaded model is held (serving) before the pod ends.
+    pub hold_s: f64,
+}
+
+/// What a workload child is handed: its phases and page size.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkloadSpec {
+    pub pages: Pages,
+    pub phases: Vec<Phase>,
+}
+
+/// What the scenario expects of a pod; `run` exits 1 when it does not hold.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Expect {
+    pub reason: Option<Reason>,
+    pub exit_code: Option<i32>,
+    pub within_s: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PodPlan {
+    pub name: String,
+    /// The pod's single container, named in the kubelet's messages.
+    pub container: String,
+    pub qos: Qos,
+    pub priority: i32,
+    pub request_bytes: Option<u64>,
+    pub limit_bytes: Option<u64>,
+    pub swap: bool,
+    pub timeout_s: f64,
+    pub workload: WorkloadSpec,
+    pub expect: Option<Expect>,
+    /// Where the limit was written, to name it when the host cannot give it.
+    #[serde(skip)]
+    pub limit_field: String,
+}
+
+impl PodPlan {
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.timeout_s)
+    }
+
+    /// The weights a model-load phase loads, if the pod has one.
+    pub fn model_bytes(&self) -> Option<u64> {
+        self.workload.phases.iter().find_map(|p| match p {
+            Phase::ModelLoad(m) => Some(m.size_bytes),
+            _ => None,
+        })
+    }
+}
+
+/// A limit search asked for in the scenario (or on the command line).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SearchSpec {
+    pub pod: String,
+    pub range: Option<(u64, u64)>,
+    pub precision_bytes: Option<u64>,
+    pub repeat: u32,
+    /// Search once per loading strategy (a model-load pod); empty: as written.
+    pub strategies: Vec<LoadStrategy>,
+}
+
+/// The scenario's `node:` block.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NodeSpec {
+    pub capacity_bytes: u64,
+    pub hard: Threshold,
+    /// A soft threshold and its grace period in seconds.
+    pub soft: Option<(Threshold, f64)>,
+    pub housekeeping_s: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Plan {
+    pub name: String,
+    pub description: Option<String>,
+    pub sampling_hz: u32,
+    pub pods: Vec<PodPlan>,
+    pub vars: Vec<(String, f64)>,
+    #[serde(skip)]
+    pub formulas: Vec<(String, Expr)>,
+    pub search: Option<SearchSpec>,
+    pub gpu: Option<GpuSpec>,
+    pub node: Option<NodeSpec>,
+}
+
+impl Plan {
+    /// A plan with one pod running `phases` (4 KiB pages, swap off, no expectation).
+    pub fn single_pod(
+        name: &str,
+        limit: Option<u64>,
+        request: Option<u64>,
+        timeout: Duration,
+        phases: Vec<Phase>,
+    ) -> Plan {
+        Plan {
+            name: name.to_string(),
+            description: None,
+            sampling_hz: DEFAULT_SAMPLING_HZ,
+            vars: vec![],
+            formulas: vec![],
+            search: None,
+            gpu: None,
+            node: None,
+            pods: vec![PodPlan {
+                qos: crate::k8s::qos_class(request, limit, None, None),
+                name: name.to_string(),
+                container: name.to_string(),
+                priority: 0,
+                request_bytes: request,
+                limit_bytes: limit,
+                swap: false,
+                timeout_s: timeout.as_secs_f64(),
+                workload: WorkloadSpec {
+                    pages: Pages::Small,
+                    phases,
+                },
+                expect: None,
+                limit_field: "--limit".into(),
+            }],
+        }
+    }
+
+    pub fn pod(&self, name: &str) -> Option<&PodPlan> {
+        self.pods.iter().find(|p| p.name == name)
+    }
+
+    /// The pod names, for an error that lists them.
+    pub fn pod_names(&self) -> String {
+        self.pods
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// Where a weights file of a given size is created once and reused.
+pub fn default_model_file(size_bytes: u64) -> PathBuf {
+    PathBuf::from(format!("/var/tmp/oomsim/models/model-{size_bytes}.bin"))
+}
+
+/// Where a scenario's report goes unless `--out` says otherwise.
+pub fn default_out_dir(plan: &Plan) -> PathBuf {
+    PathBuf::from("reports").join(&plan.name)
+}

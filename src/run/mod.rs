@@ -1,0 +1,343 @@
+//! Running a checked plan for real: one cgroup per pod under
+//! `oomsim/<run-id>/`, the OOM watcher and the sampler, the kubelet's
+//! eviction loop when the plan has a node, one child per pod, and the
+//! verdicts. Cgroups and children are cleaned up on every path (the
+//! [`RunGroup`] guard on return, error and panic; the signal thread on Ctrl-C).
+
+mod eviction;
+mod pod_report;
+mod preflight;
+mod spawn;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+pub use preflight::{Preflight, preflight};
+
+use crate::cgroup::{self, CgroupError, RunGroup, Swap};
+use crate::gpu::{self, GpuError};
+use crate::host::HostError;
+use crate::k8s::oom_score_adj;
+use crate::monitor::kmsg::{self, KmsgReader};
+use crate::monitor::sampler::{PodClock, SampledPod, Sampler};
+use crate::monitor::watch::{WatchedPod, Watcher};
+use crate::plan::Plan;
+use crate::report::{self, Report};
+use crate::signals;
+use crate::workload::events::ENV_EVENTS;
+use eviction::{EvictedFlag, EvictionLoop};
+use pod_report::{Gathered, PodNode, pod_report};
+use spawn::{PodEnd, PodIo, run_pod};
+
+/// Why a run could not happen or finish.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The host cannot run it: not root, no memory controller, not enough memory.
+    #[error(transparent)]
+    Host(#[from] HostError),
+    #[error(transparent)]
+    Cgroup(#[from] CgroupError),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot start the {what} thread: {source}")]
+    Thread {
+        what: &'static str,
+        source: std::io::Error,
+    },
+    #[error("waiting for pod {pod}: {source}")]
+    Wait { pod: String, source: std::io::Error },
+    #[error("cannot hand the workload its spec: {0}")]
+    Encode(serde_json::Error),
+    #[error("the waiter thread of pod {0} panicked")]
+    Panicked(String),
+    #[error("cannot write the report: {0}")]
+    Report(#[from] report::ReportError),
+    #[error("the trial at {limit} could not start its pod: {message}")]
+    TrialStart { limit: String, message: String },
+}
+
+impl From<GpuError> for RunError {
+    fn from(e: GpuError) -> Self {
+        RunError::Host(HostError::Gpu(e))
+    }
+}
+
+impl RunError {
+    /// The host cannot run it (exit 3), rather than a failure part-way (exit 4).
+    pub fn is_host(&self) -> bool {
+        matches!(self, RunError::Host(_))
+    }
+}
+
+fn thread(what: &'static str) -> impl FnOnce(std::io::Error) -> RunError {
+    move |source| RunError::Thread { what, source }
+}
+
+/// Run the plan and return the report (already written to `out_dir`).
+pub fn run(
+    plan: &Plan,
+    pre: Preflight,
+    out_dir: &Path,
+    progress: bool,
+) -> Result<Report, RunError> {
+    let Preflight {
+        backend,
+        mut host,
+        usable_bytes,
+    } = pre;
+    let run_id = cgroup::new_run_id();
+    let started_at = SystemTime::now();
+    let device = plan
+        .gpu
+        .as_ref()
+        .map(|g| gpu::prepare(g, &run_id))
+        .transpose()?;
+    let node_limit = plan
+        .node
+        .as_ref()
+        .map_or(usable_bytes, |n| n.capacity_bytes);
+    let run_group = RunGroup::create(backend.clone(), &run_id, Some(node_limit))?;
+    let capacity = plan
+        .node
+        .as_ref()
+        .map_or(host.mem_total_bytes, |n| n.capacity_bytes);
+    let adjs: Vec<i32> = plan
+        .pods
+        .iter()
+        .map(|p| oom_score_adj(p.qos, p.request_bytes.unwrap_or(0), capacity))
+        .collect();
+    let evicted: Vec<EvictedFlag> = plan.pods.iter().map(|_| Arc::default()).collect();
+    let mut pod_groups = Vec::with_capacity(plan.pods.len());
+    let mut swaps = Vec::with_capacity(plan.pods.len());
+    for pod in &plan.pods {
+        let (group, swap) = run_group
+            .group
+            .create_child(&pod.name, pod.limit_bytes, pod.swap)?;
+        pod_groups.push(group);
+        swaps.push(swap);
+    }
+    let mut warnings = Vec::new();
+    if let Some(w) = swap_warning(plan, &swaps, host.swap_total_bytes) {
+        eprintln!("oomsim: warning: {w}");
+        warnings.push(w);
+    }
+    let kmsg = match KmsgReader::open(&run_id) {
+        Ok(k) => Some(k),
+        Err(e) => {
+            let w = format!(
+                "cannot read {}: {e}; kill lines and detection latency will be missing",
+                kmsg::KMSG
+            );
+            eprintln!("oomsim: warning: {w}");
+            warnings.push(w);
+            None
+        }
+    };
+    host.kmsg_readable = kmsg.is_some();
+    let mut watched = Vec::new();
+    let mut sampled = Vec::new();
+    let clocks: Vec<Arc<PodClock>> = plan.pods.iter().map(|_| Arc::default()).collect();
+    for (i, ((pod, group), clock)) in plan.pods.iter().zip(&pod_groups).zip(&clocks).enumerate() {
+        let (counter, counter_key) = group.oom_kill_file()?;
+        watched.push(WatchedPod {
+            notifier: backend.oom_notifier(&group.path)?,
+            counter,
+            counter_key,
+            kernel_name: group.kernel_name(),
+            clock: clock.clone(),
+        });
+        sampled.push(SampledPod {
+            usage: group.usage()?,
+            limit_bytes: pod.limit_bytes,
+            clock: clock.clone(),
+            device: device.as_ref().map(|d| (d.ledger.clone(), i as u32)),
+            stat: Some(group.clone()),
+        });
+    }
+    let watcher = Watcher::start(watched, kmsg).map_err(thread("OOM watcher"))?;
+    let sampler = Sampler::start(sampled, plan.sampling_hz).map_err(thread("sampler"))?;
+    let eviction = match &plan.node {
+        Some(spec) => Some(
+            EvictionLoop::start(
+                spec.clone(),
+                run_group.group.clone(),
+                plan.pods
+                    .iter()
+                    .zip(&pod_groups)
+                    .zip(&clocks)
+                    .zip(&evicted)
+                    .map(|(((p, g), c), e)| eviction::Watched {
+                        name: p.name.clone(),
+                        container: p.container.clone(),
+                        priority: p.priority,
+                        request_bytes: p.request_bytes.unwrap_or(0),
+                        group: g.clone(),
+                        clock: c.clone(),
+                        evicted: e.clone(),
+                    })
+                    .collect(),
+            )
+            .map_err(thread("eviction"))?,
+        ),
+        None => None,
+    };
+    let logs_dir = out_dir.join("logs");
+    std::fs::create_dir_all(&logs_dir).map_err(|source| RunError::Io {
+        path: logs_dir.clone(),
+        source,
+    })?;
+    if progress {
+        eprintln!(
+            "oomsim: running {}: {} pod(s) in cgroup {} (Ctrl-C stops and cleans up)",
+            plan.name,
+            plan.pods.len(),
+            run_group.group.kernel_name()
+        );
+    }
+    let ends: Vec<Result<PodEnd, RunError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = plan
+            .pods
+            .iter()
+            .zip(&pod_groups)
+            .zip(&clocks)
+            .enumerate()
+            .map(|(i, ((pod, group), clock))| {
+                let events = logs_dir.join(format!("{}.events.jsonl", pod.name));
+                let mut env = vec![(ENV_EVENTS.to_string(), events.display().to_string())];
+                if let Some(d) = &device {
+                    env.extend(d.env());
+                    env.push((gpu::ENV_POD.into(), i.to_string()));
+                }
+                let io = PodIo {
+                    log: logs_dir.join(format!("{}.log", pod.name)),
+                    events,
+                    env,
+                    oom_score_adj: adjs[i],
+                    ledger: device.as_ref().map(|d| (d.ledger.as_ref(), i as u32)),
+                };
+                (
+                    pod,
+                    s.spawn(move || run_pod(pod, group, clock, io, progress)),
+                )
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|(pod, h)| {
+                h.join()
+                    .unwrap_or_else(|_| Err(RunError::Panicked(pod.name.clone())))
+            })
+            .collect()
+    });
+    let observed = watcher.finish();
+    let sampled = sampler.finish();
+    let node_report = match eviction.map(EvictionLoop::finish) {
+        Some(Ok(r)) => Some(r),
+        Some(Err(e)) => {
+            warnings.push(e.to_string());
+            None
+        }
+        None => None,
+    };
+    let node_name = plan.node.as_ref().map(|_| run_group.group.kernel_name());
+    for e in observed.errors.iter().chain(&sampled.errors) {
+        eprintln!("oomsim: warning: {e}");
+        warnings.push(e.clone());
+    }
+    let mut pods = Vec::with_capacity(plan.pods.len());
+    for (i, (pod, end)) in plan.pods.iter().zip(ends).enumerate() {
+        let gathered = Gathered {
+            end: end?,
+            observed: &observed,
+            index: i,
+            samples: sampled.samples.get(i).cloned().unwrap_or_default(),
+            swap: swaps[i],
+            node: PodNode {
+                oom_score_adj: adjs[i],
+                evicted: evicted[i].lock().ok().and_then(|e| e.clone()),
+                node_cgroup: node_name.clone(),
+            },
+        };
+        pods.push(pod_report(pod, gathered, &logs_dir));
+    }
+    let cleanup = run_group.remove();
+    let report = Report {
+        schema_version: report::SCHEMA_VERSION,
+        scenario: plan.name.clone(),
+        description: plan.description.clone(),
+        run_id,
+        started_at: report::time::rfc3339(started_at),
+        finished_at: report::time::rfc3339(SystemTime::now()),
+        host,
+        harness: report::Harness {
+            sampler_cpu_s: sampled.cpu_s,
+            watcher_cpu_s: observed.cpu_s,
+            samples_taken: pods.iter().map(|p| p.samples.len()).sum(),
+            rss_hwm_bytes: crate::monitor::clock::rss_hwm_bytes(),
+        },
+        gpu: device.as_ref().map(|d| d.info.clone()),
+        node: node_report,
+        interrupted: signals::caught().map(|s| signals::name(s).to_string()),
+        warnings,
+        ok: pods.iter().all(|p| p.unmet.is_empty()),
+        pods,
+    };
+    report::write_json(&out_dir.join(report::REPORT_FILE), &report)?;
+    cleanup?;
+    Ok(report)
+}
+
+/// Said when the scenario wants swap off but the kernel keeps no swap
+/// account for cgroups and the host has swap: an OOM kill may come late or
+/// not at all, unlike in a cluster without swap.
+fn swap_warning(plan: &Plan, swaps: &[Swap], swap_total: Option<u64>) -> Option<String> {
+    if swap_total.unwrap_or(0) == 0 {
+        return None;
+    }
+    let pods: Vec<&str> = plan
+        .pods
+        .iter()
+        .zip(swaps)
+        .filter(|(p, s)| !p.swap && **s == Swap::Uncontrolled)
+        .map(|(p, _)| p.name.as_str())
+        .collect();
+    (!pods.is_empty()).then(|| {
+        format!(
+            "swap cannot be turned off for pod(s) {}: this kernel keeps no swap account for cgroups (boot with swapaccount=1 on cgroup v1) and the host has {} of swap; an OOM kill may come later than in a cluster without swap",
+            pods.join(", "),
+            crate::units::fmt_human(swap_total.unwrap_or(0))
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{Phase, Steady};
+    use std::time::Duration;
+
+    #[test]
+    fn uncontrolled_swap_is_said_only_when_the_host_has_swap() {
+        let plan = Plan::single_pod(
+            "app",
+            Some(64 << 20),
+            None,
+            Duration::from_secs(1),
+            vec![Phase::Steady(Steady {
+                size_bytes: 1,
+                duration_s: 0.1,
+            })],
+        );
+        let w = swap_warning(&plan, &[Swap::Uncontrolled], Some(2 << 30)).unwrap();
+        assert!(
+            w.contains("pod(s) app") && w.contains("swapaccount=1"),
+            "{w}"
+        );
+        assert_eq!(swap_warning(&plan, &[Swap::Uncontrolled], Some(0)), None);
+        assert_eq!(swap_warning(&plan, &[Swap::Off], Some(2 << 30)), None);
+    }
+}

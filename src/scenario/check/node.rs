@@ -1,0 +1,91 @@
+//! The `node:` block: capacity, the kubelet's eviction thresholds (only
+//! `memory.available`) and the housekeeping interval.
+
+use std::collections::BTreeMap;
+
+use serde_saphyr::Location;
+
+use super::Checker;
+use crate::k8s::Threshold;
+use crate::plan::{DEFAULT_EVICTION_HARD, DEFAULT_HOUSEKEEPING_S, NodeSpec};
+use crate::scenario::ScenarioError;
+use crate::scenario::raw::{RawNode, Text};
+use crate::units;
+
+impl Checker<'_> {
+    pub(super) fn node(&self, n: &RawNode) -> Result<NodeSpec, ScenarioError> {
+        let capacity_bytes = self.unit(&n.capacity, "node.capacity", units::parse_bytes)?;
+        if capacity_bytes == 0 {
+            return Err(self.err(
+                &n.capacity.referenced,
+                "node.capacity",
+                "must be more than zero",
+            ));
+        }
+        fn memory_available<'t>(
+            c: &Checker,
+            m: &'t Option<BTreeMap<String, Text>>,
+            f: &str,
+        ) -> Result<Option<&'t Text>, ScenarioError> {
+            let Some(m) = m else {
+                return Ok(None);
+            };
+            let mut found = None;
+            for (k, v) in m {
+                if k != "memory.available" {
+                    return Err(c.err(
+                        &v.referenced,
+                        &format!("node.{f}.{k}"),
+                        "oomsim models memory.available only",
+                    ));
+                }
+                found = Some(v);
+            }
+            Ok(found)
+        }
+        let signal = |m, f| memory_available(self, m, f);
+        let threshold = |t: &Text, f: &str| {
+            Threshold::parse(&t.value).map_err(|e| self.err(&t.referenced, f, e.to_string()))
+        };
+        let hard = match signal(&n.eviction_hard, "evictionHard")? {
+            Some(t) => threshold(t, "node.evictionHard.memory.available")?,
+            None => Threshold::Bytes(DEFAULT_EVICTION_HARD),
+        };
+        let soft = match signal(&n.eviction_soft, "evictionSoft")? {
+            Some(t) => {
+                let th = threshold(t, "node.evictionSoft.memory.available")?;
+                let grace = signal(&n.eviction_soft_grace_period, "evictionSoftGracePeriod")?
+                    .ok_or_else(|| {
+                        self.err(
+                            &t.referenced,
+                            "node.evictionSoftGracePeriod",
+                            "a soft threshold needs a grace period (memory.available: 30s)",
+                        )
+                    })?;
+                let g = self.unit(
+                    grace,
+                    "node.evictionSoftGracePeriod.memory.available",
+                    units::parse_duration,
+                )?;
+                Some((th, g.as_secs_f64()))
+            }
+            None => None,
+        };
+        let housekeeping_s = self
+            .seconds(&n.housekeeping, "node.housekeeping")?
+            .unwrap_or(DEFAULT_HOUSEKEEPING_S);
+        if housekeeping_s <= 0.0 {
+            let loc = n
+                .housekeeping
+                .as_ref()
+                .map_or(Location::UNKNOWN, |t| t.referenced);
+            return Err(self.err(&loc, "node.housekeeping", "must be more than zero"));
+        }
+        Ok(NodeSpec {
+            capacity_bytes,
+            hard,
+            soft,
+            housekeeping_s,
+        })
+    }
+}
