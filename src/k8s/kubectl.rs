@@ -17,13 +17,11 @@ pub enum KubectlError {
     Kind { path: String, kind: Option<String> },
     #[error("{path}: pod {pod} has no spec")]
     NoSpec { path: String, pod: String },
-    #[error("{path}:{line}: pod {pod}: resources {key}: {source}")]
+    /// `at` is `FILE:LINE: pod NAME: resources KEY`.
+    #[error("{at}: {source}")]
     Quantity {
-        path: String,
-        line: u64,
-        pod: String,
-        key: String,
-        source: crate::units::UnitError,
+        at: String,
+        source: Box<crate::units::UnitError>,
     },
 }
 
@@ -128,11 +126,11 @@ pub fn pods_from_kubectl(text: &str, shown: &str) -> Result<Vec<KubePod>, Kubect
                     .map(|v| {
                         crate::units::parse_quantity_scaled(&v.value, 3).map_err(|source| {
                             KubectlError::Quantity {
-                                path: shown.to_string(),
-                                line: v.referenced.line(),
-                                pod: name.clone(),
-                                key: k.to_string(),
-                                source,
+                                at: format!(
+                                    "{shown}:{}: pod {name}: resources {k}",
+                                    v.referenced.line()
+                                ),
+                                source: Box::new(source),
                             }
                         })
                     })

@@ -76,7 +76,7 @@ impl Checker<'_> {
         };
         let bytes = self.unit(t, field, units::parse_bytes)?;
         let milli = units::parse_quantity_scaled(&t.value, 3).unwrap_or(0);
-        if milli % 1000 != 0 {
+        if !milli.is_multiple_of(1000) {
             let what = format!(
                 "{:?} is a fraction of a byte, rounded up to {bytes} byte(s); did you mean {}i?",
                 t.value,
