@@ -9,7 +9,7 @@ use plotters::prelude::*;
 use super::{Chart, PALETTE, PlotError, both, err};
 use crate::llm::vllm;
 use crate::report::{self, Saved};
-use crate::workload::events::Event;
+use crate::workload::events::{KvRun, kv_run};
 
 /// A measured kv-cache run: the tokens each of its requests grows to, the
 /// concurrency it reached, and whether it died there (CUDA OOM) or survived
@@ -31,16 +31,7 @@ pub fn kv_points(path: &Path) -> Result<Vec<KvPoint>, PlotError> {
     };
     let mut points = Vec::new();
     for pod in &report.pods {
-        let (mut start, mut oom, mut done) = (None, None, None);
-        for e in &pod.events {
-            match &e.event {
-                Event::KvStart(s) => start = Some(s),
-                Event::KvOom(s) => oom = oom.or(Some(s)),
-                Event::KvDone(s) => done = Some(s),
-                _ => {}
-            }
-        }
-        let Some(start) = start else {
+        let Some(KvRun { start, oom, done }) = kv_run(&pod.events) else {
             continue;
         };
         let (concurrency, failed) = match (oom, done) {

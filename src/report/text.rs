@@ -7,7 +7,7 @@ use super::{Format, PodReport, Report};
 use crate::plan::LoadStrategy;
 use crate::units::{fmt_human, fmt_quantity};
 use crate::verdict::Cause;
-use crate::workload::events::Event;
+use crate::workload::events::{KvRun, kv_run};
 
 /// The kubectl-describe-style text of a run, and the summary of a search.
 pub struct Text;
@@ -213,17 +213,7 @@ fn describe_pod(out: &mut String, report: &Report, pod: &PodReport) {
 
 /// What a kv-cache workload predicted and what happened.
 fn kv_line(pod: &PodReport) -> Option<String> {
-    let mut start = None;
-    let (mut oom, mut done) = (None, None);
-    for e in &pod.events {
-        match &e.event {
-            Event::KvStart(s) => start = Some(s),
-            Event::KvOom(s) => oom = oom.or(Some(s)),
-            Event::KvDone(s) => done = Some(s),
-            _ => {}
-        }
-    }
-    let start = start?;
+    let KvRun { start, oom, done } = kv_run(&pod.events)?;
     let predicted = format!(
         "{}, {} KV tokens predicted ({:.1} requests at once)",
         start.mode, start.predicted_kv_tokens, start.predicted_concurrency

@@ -157,6 +157,31 @@ pub fn read(path: &Path, start_ns: u64) -> Vec<TimedEvent> {
         .collect()
 }
 
+/// A kv-cache run's events: how it started, where it ran out (if it did),
+/// and how it ended (if it did). None when the pod ran no KV cache.
+pub struct KvRun<'a> {
+    pub start: &'a KvStart,
+    pub oom: Option<&'a KvState>,
+    pub done: Option<&'a KvState>,
+}
+
+pub fn kv_run(events: &[TimedEvent]) -> Option<KvRun<'_>> {
+    let (mut start, mut oom, mut done) = (None, None, None);
+    for e in events {
+        match &e.event {
+            Event::KvStart(s) => start = Some(s),
+            Event::KvOom(s) => oom = oom.or(Some(s)),
+            Event::KvDone(s) => done = Some(s),
+            _ => {}
+        }
+    }
+    Some(KvRun {
+        start: start?,
+        oom,
+        done,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
