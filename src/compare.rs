@@ -206,12 +206,12 @@ mod tests {
         )];
         use crate::report::Format;
         use crate::report::compare::{Junit, Markdown};
-        let x = Junit.render(&rows);
+        let x = Junit.render(&rows).unwrap();
         assert!(
             x.contains("failures=\"1\"")
                 && x.contains("<failure message=\"+100.0% (tolerance 5.0%)\""),
             "{x}"
         );
-        assert!(Markdown.render(&rows).contains("1 regression(s)"));
+        assert!(Markdown.render(&rows).unwrap().contains("1 regression(s)"));
     }
 }

@@ -48,7 +48,7 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
     if args.quiet {
         println!("{}", report_path.display());
     } else {
-        print!("{}", Text.render(&report));
+        print!("{}", Text.render(&report)?);
         println!("Report:       {}", report_path.display());
     }
     if let Some(code) = interrupted() {
@@ -183,7 +183,7 @@ fn run_search(plan: &Plan, spec: &SearchSpec, out_dir: &Path, quiet: bool) -> Re
             );
         }
         let result = one_search(plan, spec, out_dir, quiet)?;
-        print!("\n{}", Text.render(&result));
+        print!("\n{}", Text.render(&result)?);
         println!("Search:       {}", out_dir.join(SEARCH_FILE).display());
         return Ok(());
     }
@@ -204,7 +204,7 @@ fn run_search(plan: &Plan, spec: &SearchSpec, out_dir: &Path, quiet: bool) -> Re
         }
     }
     for (st, r) in &results {
-        print!("\n== {} ==\n{}", st.as_str(), Text.render(r));
+        print!("\n== {} ==\n{}", st.as_str(), Text.render(r)?);
     }
     print!("\n{}", describe_strategies(&results));
     for (st, _) in &results {

@@ -55,7 +55,7 @@ pub fn compare(
     let tolerance =
         crate::compare::parse_tolerance(tolerance).map_err(|e| Failure::flag("--tolerance", e))?;
     let rows = crate::compare::compare(baseline, current, tolerance)?;
-    print!("{}", Markdown.render(&rows));
+    print!("{}", Markdown.render(&rows)?);
     if let Some(path) = junit {
         Junit
             .write(&path, &rows)

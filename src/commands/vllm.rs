@@ -81,7 +81,7 @@ pub fn plan(a: &VllmPlanArgs) -> Result<u8, Failure> {
     inp.margin_bytes = bytes("--margin", &a.margin)?;
     let p = vllm::plan(&inp);
     if a.json {
-        println!("{}", crate::report::Json.render(&p).trim_end());
+        println!("{}", crate::report::Json.render(&p)?.trim_end());
     } else {
         print!("{}", vllm::describe(&inp, &p));
     }

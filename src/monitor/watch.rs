@@ -3,7 +3,7 @@
 //! every wake. A rise of the counter is the truth; the kernel log adds who
 //! died, when the kernel says it happened, and the kill line.
 
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -28,6 +28,14 @@ pub struct WatchedPod {
     /// The pod's main pid, to match a kill line that came without its context
     /// (the kernel rate-limits the `oom-kill:` header, not the kill line).
     pub clock: Arc<PodClock>,
+}
+
+/// What the watcher reads of one pod on every wake.
+struct Counted {
+    counter: OpenFile,
+    counter_key: &'static str,
+    kernel_name: String,
+    clock: Arc<PodClock>,
 }
 
 /// A rise of a pod's oom_kill counter, as seen by the watcher.
@@ -83,7 +91,25 @@ impl Watcher {
     }
 }
 
-fn watch(mut pods: Vec<WatchedPod>, mut kmsg: Option<KmsgReader>, stop: StopSignal) -> Observed {
+fn watch(pods: Vec<WatchedPod>, mut kmsg: Option<KmsgReader>, stop: StopSignal) -> Observed {
+    // The notifiers are polled while the counters are read: hold them apart,
+    // so the poll set is built once, outside the loop.
+    let (notifiers, mut pods): (Vec<Notifier>, Vec<Counted>) = pods
+        .into_iter()
+        .map(|p| {
+            let counted = Counted {
+                counter: p.counter,
+                counter_key: p.counter_key,
+                kernel_name: p.kernel_name,
+                clock: p.clock,
+            };
+            (p.notifier, counted)
+        })
+        .unzip();
+    // A duplicate of the kernel log's fd to poll, while the reader is read.
+    let kmsg_fd: Option<OwnedFd> = kmsg
+        .as_ref()
+        .and_then(|k| k.as_fd().try_clone_to_owned().ok());
     let mut seen = Observed {
         rises: vec![Vec::new(); pods.len()],
         kills: vec![Vec::new(); pods.len()],
@@ -100,6 +126,18 @@ fn watch(mut pods: Vec<WatchedPod>, mut kmsg: Option<KmsgReader>, stop: StopSign
             })
         })
         .collect();
+    let mut fds = vec![PollFd::new(stop.as_fd(), PollFlags::POLLIN)];
+    fds.extend(
+        notifiers
+            .iter()
+            .map(|n| PollFd::new(n.fd.as_fd(), PollFlags::POLLIN)),
+    );
+    // Last, so it can be dropped from the set if the log fails.
+    fds.extend(
+        kmsg_fd
+            .as_ref()
+            .map(|fd| PollFd::new(fd.as_fd(), PollFlags::POLLIN)),
+    );
     let mut armed_until: Option<u64> = None;
     loop {
         let timeout = if armed_until.is_some() {
@@ -107,26 +145,16 @@ fn watch(mut pods: Vec<WatchedPod>, mut kmsg: Option<KmsgReader>, stop: StopSign
         } else {
             IDLE_POLL
         };
-        // Rebuilt each wake: the fds are borrowed, and the kernel log may be dropped.
-        let mut fds = vec![PollFd::new(stop.as_fd(), PollFlags::POLLIN)];
-        fds.extend(
-            pods.iter()
-                .map(|p| PollFd::new(p.notifier.fd.as_fd(), PollFlags::POLLIN)),
-        );
-        if let Some(k) = &kmsg {
-            fds.push(PollFd::new(k.as_fd(), PollFlags::POLLIN));
-        }
         let n = ppoll(&mut fds, Some(TimeSpec::from_duration(timeout)), None).unwrap_or(0);
         let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
         let stopping = n > 0 && ready(&fds[0]);
         let mut notified = false;
-        for (i, p) in pods.iter().enumerate() {
+        for (i, n) in notifiers.iter().enumerate() {
             if ready(&fds[1 + i]) {
-                p.notifier.drain();
+                n.drain();
                 notified = true;
             }
         }
-        drop(fds);
         let mut rose = false;
         for (i, p) in pods.iter_mut().enumerate() {
             match p.counter.read_key(p.counter_key) {
@@ -161,6 +189,7 @@ fn watch(mut pods: Vec<WatchedPod>, mut kmsg: Option<KmsgReader>, stop: StopSign
                 Err(e) => {
                     seen.errors.push(format!("/dev/kmsg: {e}"));
                     kmsg = None;
+                    fds.truncate(1 + notifiers.len());
                 }
             }
         }

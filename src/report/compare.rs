@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::Format;
+use super::{Format, ReportError};
 
 /// One checked line of a comparison.
 #[derive(Debug, Clone, Serialize)]
@@ -24,7 +24,7 @@ pub struct Markdown;
 pub struct Junit;
 
 impl Format<[Row]> for Markdown {
-    fn render(&self, rows: &[Row]) -> String {
+    fn render(&self, rows: &[Row]) -> Result<String, ReportError> {
         let failed = rows.iter().filter(|r| r.regression).count();
         let mut out = format!(
             "### oomsim compare: {}\n\n| check | baseline | current | result | note |\n|---|---|---|---|---|\n",
@@ -48,7 +48,7 @@ impl Format<[Row]> for Markdown {
                 r.note.replace('|', "/")
             ));
         }
-        out
+        Ok(out)
     }
 }
 
@@ -60,7 +60,7 @@ fn xml_escape(s: &str) -> String {
 }
 
 impl Format<[Row]> for Junit {
-    fn render(&self, rows: &[Row]) -> String {
+    fn render(&self, rows: &[Row]) -> Result<String, ReportError> {
         let failed = rows.iter().filter(|r| r.regression).count();
         let mut out = format!(
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuite name=\"oomsim compare\" tests=\"{}\" failures=\"{failed}\">\n",
@@ -82,6 +82,6 @@ impl Format<[Row]> for Junit {
             out.push_str("</testcase>\n");
         }
         out.push_str("</testsuite>\n");
-        out
+        Ok(out)
     }
 }

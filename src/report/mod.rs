@@ -53,6 +53,8 @@ pub enum ReportError {
         kind: &'static str,
         source: serde_json::Error,
     },
+    #[error("cannot encode as JSON: {0}")]
+    Encode(serde_json::Error),
     #[error(
         "{path}: written by a newer oomsim (schema_version {found}; this one reads up to {SCHEMA_VERSION})"
     )]
@@ -269,7 +271,24 @@ mod tests {
     }
 
     #[test]
-    fn a_newer_report_is_refused_and_an_old_one_gets_defaults() {
+    fn a_version_1_report_reads_with_defaults() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/schema-v1");
+        let Saved::Report(r) = load(&dir.join(REPORT_FILE)).unwrap() else {
+            panic!("a report");
+        };
+        assert_eq!(r.schema_version, 1);
+        assert!(r.warnings.is_empty());
+        assert_eq!(r.pods[0].container_name(), r.pods[0].name);
+        assert_eq!(r.pods[0].swap, None);
+        assert!(r.pods[0].survived());
+        let Saved::Search(s) = load(&dir.join(SEARCH_FILE)).unwrap() else {
+            panic!("a search");
+        };
+        assert_eq!(s.schema_version, 1, "search.json had no version: 1");
+    }
+
+    #[test]
+    fn a_newer_report_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("r.json");
         std::fs::write(&p, r#"{"schema_version": 99, "pods": []}"#).unwrap();

@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use super::search::SearchResult;
-use super::{Format, PodReport, Report};
+use super::{Format, PodReport, Report, ReportError};
 use crate::plan::LoadStrategy;
 use crate::units::{fmt_human, fmt_quantity};
 use crate::verdict::Cause;
@@ -13,14 +13,14 @@ use crate::workload::events::{KvRun, kv_run};
 pub struct Text;
 
 impl Format<Report> for Text {
-    fn render(&self, report: &Report) -> String {
-        describe(report)
+    fn render(&self, report: &Report) -> Result<String, ReportError> {
+        Ok(describe(report))
     }
 }
 
 impl Format<SearchResult> for Text {
-    fn render(&self, r: &SearchResult) -> String {
-        describe_search(r)
+    fn render(&self, r: &SearchResult) -> Result<String, ReportError> {
+        Ok(describe_search(r))
     }
 }
 

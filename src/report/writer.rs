@@ -10,11 +10,11 @@ use super::ReportError;
 
 /// A way of rendering a `T` as a document.
 pub trait Format<T: ?Sized> {
-    fn render(&self, value: &T) -> String;
+    fn render(&self, value: &T) -> Result<String, ReportError>;
 
     /// Render and write atomically.
     fn write(&self, path: &Path, value: &T) -> Result<(), ReportError> {
-        write_atomic(path, self.render(value).as_bytes()).map_err(|source| ReportError::Io {
+        write_atomic(path, self.render(value)?.as_bytes()).map_err(|source| ReportError::Io {
             path: path.display().to_string(),
             source,
         })
@@ -25,9 +25,10 @@ pub trait Format<T: ?Sized> {
 pub struct Json;
 
 impl<T: Serialize + ?Sized> Format<T> for Json {
-    fn render(&self, value: &T) -> String {
-        // Our report types have string keys and finite numbers: this cannot fail.
-        serde_json::to_string_pretty(value).unwrap_or_default() + "\n"
+    fn render(&self, value: &T) -> Result<String, ReportError> {
+        serde_json::to_string_pretty(value)
+            .map(|json| json + "\n")
+            .map_err(ReportError::Encode)
     }
 }
 
