@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::{assert_cleaned, cgroups_available, oomsim, pod, report, run_yaml, text};
+use crate::{assert_cleaned, oomsim, pod, report, run_yaml, text};
 
 fn ledgers() -> Vec<String> {
     std::fs::read_dir("/dev/shm")
@@ -17,11 +17,7 @@ fn ledgers() -> Vec<String> {
         .unwrap_or_default()
 }
 
-#[test]
-fn two_pods_share_one_sim_device_and_one_gets_cuda_oom() {
-    if !cgroups_available("two_pods_share_one_sim_device_and_one_gets_cuda_oom") {
-        return;
-    }
+pub fn two_pods_share_one_sim_device_and_one_gets_cuda_oom() {
     let dir = tempfile::tempdir().unwrap();
     let (code, out, r) = run_yaml(
         dir.path(),
@@ -96,11 +92,7 @@ fn load_yaml(file: &Path, strategy: &str, limit: &str) -> String {
     )
 }
 
-#[test]
-fn read_then_copy_256mi_dies_in_200mi_completes_in_400mi_and_mmap_fits_200mi() {
-    if !cgroups_available("read_then_copy_256mi_dies_in_200mi") {
-        return;
-    }
+pub fn read_then_copy_256mi_dies_in_200mi_completes_in_400mi_and_mmap_fits_200mi() {
     let dir = tempfile::tempdir().unwrap();
     let weights = dir.path().join("weights.bin");
     let run = |strategy: &str, limit: &str| {
@@ -148,11 +140,7 @@ fn read_then_copy_256mi_dies_in_200mi_completes_in_400mi_and_mmap_fits_200mi() {
     assert_eq!(p["dual_residency"]["page_cache"], true);
 }
 
-#[test]
-fn cuda_backend_runs_where_libcuda_is_present_and_refuses_clearly_where_not() {
-    if !cgroups_available("cuda_backend") {
-        return;
-    }
+pub fn cuda_backend_runs_where_libcuda_is_present_and_refuses_clearly_where_not() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("s.yaml");
     std::fs::write(

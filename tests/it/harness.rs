@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::{assert_cleaned, cgroup_root, cgroups_available, oomsim, report, text};
+use crate::{assert_cleaned, cgroup_root, oomsim, report, text};
 
 fn run_cmd(limit: &str, cmd: &[&str]) -> (std::process::Output, serde_json::Value) {
     let out = tempfile::tempdir().unwrap();
@@ -28,11 +28,7 @@ fn verdict(r: &serde_json::Value) -> (String, i64, String) {
     )
 }
 
-#[test]
-fn leak_in_64mi_is_oomkilled() {
-    if !cgroups_available("leak_in_64mi_is_oomkilled") {
-        return;
-    }
+pub fn leak_in_64mi_is_oomkilled() {
     let out = tempfile::tempdir().unwrap();
     let yaml = out.path().join("leak.yaml");
     std::fs::write(
@@ -82,11 +78,7 @@ fn leak_in_64mi_is_oomkilled() {
     );
 }
 
-#[test]
-fn kill_dash_9_is_error_137_not_oom() {
-    if !cgroups_available("kill_dash_9_is_error_137_not_oom") {
-        return;
-    }
+pub fn kill_dash_9_is_error_137_not_oom() {
     let (o, r) = run_cmd("64Mi", &["sh", "-c", "kill -9 $$"]);
     // A one-off run expects Completed: anything else exits 1.
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
@@ -98,29 +90,17 @@ fn kill_dash_9_is_error_137_not_oom() {
     assert_eq!(r["pods"][0]["oom_kill_count"], 0);
 }
 
-#[test]
-fn sigterm_is_143() {
-    if !cgroups_available("sigterm_is_143") {
-        return;
-    }
+pub fn sigterm_is_143() {
     let (_, r) = run_cmd("64Mi", &["sh", "-c", "kill -TERM $$"]);
     assert_eq!(verdict(&r), ("Error".into(), 143, "sigterm".into()));
 }
 
-#[test]
-fn exit_3_is_app_error() {
-    if !cgroups_available("exit_3_is_app_error") {
-        return;
-    }
+pub fn exit_3_is_app_error() {
     let (_, r) = run_cmd("64Mi", &["sh", "-c", "exit 3"]);
     assert_eq!(verdict(&r), ("Error".into(), 3, "app_error".into()));
 }
 
-#[test]
-fn fitting_program_completes() {
-    if !cgroups_available("fitting_program_completes") {
-        return;
-    }
+pub fn fitting_program_completes() {
     let (o, r) = run_cmd(
         "128Mi",
         &["python3", "-c", "b = bytearray(32 << 20); print(len(b))"],
@@ -131,11 +111,7 @@ fn fitting_program_completes() {
     assert!(text(&o).contains("Reason:     Completed"));
 }
 
-#[test]
-fn python_over_its_limit_is_oomkilled() {
-    if !cgroups_available("python_over_its_limit_is_oomkilled") {
-        return;
-    }
+pub fn python_over_its_limit_is_oomkilled() {
     let (_, r) = run_cmd("64Mi", &["python3", "-c", "b = bytearray(256 << 20)"]);
     assert_eq!(
         verdict(&r),
@@ -143,11 +119,7 @@ fn python_over_its_limit_is_oomkilled() {
     );
 }
 
-#[test]
-fn missing_program_is_start_error() {
-    if !cgroups_available("missing_program_is_start_error") {
-        return;
-    }
+pub fn missing_program_is_start_error() {
     let (_, r) = run_cmd("64Mi", &["/nonexistent/program"]);
     let (reason, code, cause) = verdict(&r);
     assert_eq!(
@@ -156,11 +128,7 @@ fn missing_program_is_start_error() {
     );
 }
 
-#[test]
-fn failed_expectation_exits_1() {
-    if !cgroups_available("failed_expectation_exits_1") {
-        return;
-    }
+pub fn failed_expectation_exits_1() {
     let out = tempfile::tempdir().unwrap();
     let yaml = out.path().join("s.yaml");
     std::fs::write(
@@ -220,11 +188,7 @@ fn long_run(out: &std::path::Path) -> std::process::Child {
         .unwrap()
 }
 
-#[test]
-fn ctrl_c_kills_children_and_removes_cgroups() {
-    if !cgroups_available("ctrl_c_kills_children_and_removes_cgroups") {
-        return;
-    }
+pub fn ctrl_c_kills_children_and_removes_cgroups() {
     let out = tempfile::tempdir().unwrap();
     let mut child = long_run(out.path());
     let dir = wait_for_run_cgroup(child.id());
@@ -251,11 +215,7 @@ fn ctrl_c_kills_children_and_removes_cgroups() {
 
 use std::process::Command;
 
-#[test]
-fn next_run_removes_what_a_sigkilled_run_left() {
-    if !cgroups_available("next_run_removes_what_a_sigkilled_run_left") {
-        return;
-    }
+pub fn next_run_removes_what_a_sigkilled_run_left() {
     let out = tempfile::tempdir().unwrap();
     let mut child = long_run(out.path());
     let dir = wait_for_run_cgroup(child.id());
@@ -284,11 +244,7 @@ fn next_run_removes_what_a_sigkilled_run_left() {
     );
 }
 
-#[test]
-fn one_off_run_exit_code_follows_expect() {
-    if !cgroups_available("one_off_run_exit_code_follows_expect") {
-        return;
-    }
+pub fn one_off_run_exit_code_follows_expect() {
     let out = tempfile::tempdir().unwrap();
     let run = |expect: &[&str], cmd: &[&str]| {
         oomsim()

@@ -1,8 +1,10 @@
 //! Integration tests: the real binary, real cgroups, real kernel OOM kills.
 //!
-//! Tests that need root and a memory controller say so loudly and skip when
-//! the host lacks them, unless OOMSIM_REQUIRE_CGROUPS=1 (set in CI), where
-//! they fail instead.
+//! A custom harness (libtest-mimic) so that tests needing root and a memory
+//! controller show as `ignored` in the runner's own summary when this host
+//! lacks them, with the reason printed once above it. `--include-ignored`
+//! runs them anyway (they then fail, saying why); with
+//! OOMSIM_REQUIRE_CGROUPS=1 (set in CI) they are never ignored.
 
 mod bad_input;
 mod gpu;
@@ -12,40 +14,108 @@ mod sizing;
 mod vllm;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, ExitCode, Output};
+
+use libtest_mimic::{Arguments, Failed, Trial};
+
+/// `module::name` paths into (name, fn) pairs.
+macro_rules! tests {
+    ($($m:ident :: $f:ident),* $(,)?) => {
+        &[$((concat!(stringify!($m), "::", stringify!($f)), $m::$f as fn())),*]
+    };
+}
+
+/// Tests that need nothing but the binary.
+const PLAIN: &[(&str, fn())] = tests![
+    bad_input::malformed_yaml,
+    bad_input::tabs,
+    bad_input::empty_file,
+    bad_input::unknown_field,
+    bad_input::bad_quantities,
+    bad_input::missing_file,
+    bad_input::bad_command_flags,
+    bad_input::validate_accepts_shipped_scenarios,
+    node::node_plan_reads_kubectl_yaml,
+    sizing::compare_refuses_mixed_files,
+    vllm::plan_json_has_the_budget_and_the_start_check,
+];
+
+/// Tests that create real cgroups: root and a memory controller.
+const CGROUPS: &[(&str, fn())] = tests![
+    bad_input::limit_larger_than_host_is_refused,
+    gpu::two_pods_share_one_sim_device_and_one_gets_cuda_oom,
+    gpu::read_then_copy_256mi_dies_in_200mi_completes_in_400mi_and_mmap_fits_200mi,
+    gpu::cuda_backend_runs_where_libcuda_is_present_and_refuses_clearly_where_not,
+    harness::leak_in_64mi_is_oomkilled,
+    harness::kill_dash_9_is_error_137_not_oom,
+    harness::sigterm_is_143,
+    harness::exit_3_is_app_error,
+    harness::fitting_program_completes,
+    harness::python_over_its_limit_is_oomkilled,
+    harness::missing_program_is_start_error,
+    harness::failed_expectation_exits_1,
+    harness::ctrl_c_kills_children_and_removes_cgroups,
+    harness::next_run_removes_what_a_sigkilled_run_left,
+    harness::one_off_run_exit_code_follows_expect,
+    node::leaking_pod_is_evicted_below_its_own_limit_in_kubelet_order,
+    node::fast_ramp_beats_housekeeping_and_the_kernel_kills_for_the_node,
+    sizing::search_finds_the_kernel_peak_within_precision,
+    sizing::compare_flags_a_real_regression,
+    sizing::compare_reports_pod_that_now_dies,
+    vllm::dynamic_cache_dies_where_the_plan_says_and_paged_preempts,
+];
+
+fn main() -> ExitCode {
+    let args = Arguments::from_args();
+    let missing = missing_cgroups();
+    let required = std::env::var("OOMSIM_REQUIRE_CGROUPS").as_deref() == Ok("1");
+    if let Some(why) = missing {
+        if required {
+            eprintln!("OOMSIM_REQUIRE_CGROUPS=1 but {why}: the real-cgroup tests will fail");
+        } else {
+            eprintln!(
+                "{} real-cgroup tests are ignored: they need root and a memory cgroup controller ({why}); \
+                 run as root, or with --include-ignored to see them fail",
+                CGROUPS.len()
+            );
+        }
+    }
+    let plain = PLAIN
+        .iter()
+        .map(|&(name, f)| Trial::test(name, move || run(f)));
+    let cgroups = CGROUPS.iter().map(|&(name, f)| {
+        Trial::test(name, move || match missing {
+            Some(why) => Err(Failed::from(format!("needs real cgroups but {why}"))),
+            None => run(f),
+        })
+        .with_kind("cgroups")
+        .with_ignored_flag(missing.is_some() && !required)
+    });
+    let trials = plain.chain(cgroups).collect();
+    libtest_mimic::run(&args, trials).exit_code()
+}
+
+fn run(test: fn()) -> Result<(), Failed> {
+    test();
+    Ok(())
+}
 
 pub fn oomsim() -> Command {
     Command::new(env!("CARGO_BIN_EXE_oomsim"))
 }
 
-/// True when real cgroup tests can run here; loud when they cannot.
-pub fn cgroups_available(test: &str) -> bool {
-    // SAFETY: geteuid cannot fail.
-    let root = unsafe { libc_geteuid() } == 0;
+/// Why real cgroup tests cannot run here, or None when they can.
+fn missing_cgroups() -> Option<&'static str> {
+    if !nix::unistd::geteuid().is_root() {
+        return Some("not root");
+    }
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let memory = mountinfo
+    let v1 = mountinfo
         .lines()
-        .any(|l| l.contains(" - cgroup ") && l.contains("memory"))
-        || std::fs::read_to_string("/sys/fs/cgroup/cgroup.controllers")
-            .is_ok_and(|c| c.contains("memory"));
-    if root && memory {
-        return true;
-    }
-    let why = if root {
-        "no memory cgroup controller"
-    } else {
-        "not root"
-    };
-    if std::env::var("OOMSIM_REQUIRE_CGROUPS").as_deref() == Ok("1") {
-        panic!("{test}: needs real cgroups but {why}, and OOMSIM_REQUIRE_CGROUPS=1");
-    }
-    eprintln!("\n!!! SKIPPED {test}: needs root and a memory cgroup controller ({why}) !!!\n");
-    false
-}
-
-unsafe extern "C" {
-    #[link_name = "geteuid"]
-    fn libc_geteuid() -> u32;
+        .any(|l| l.contains(" - cgroup ") && l.contains("memory"));
+    let v2 = std::fs::read_to_string("/sys/fs/cgroup/cgroup.controllers")
+        .is_ok_and(|c| c.split_whitespace().any(|c| c == "memory"));
+    (!v1 && !v2).then_some("no memory cgroup controller")
 }
 
 /// The memory hierarchy's root on this host (v1 memory mount or cgroup2 root).

@@ -1,13 +1,9 @@
 //! The node: kubelet-style eviction in a real node cgroup, the kernel's OOM
 //! killer acting for the node, and `oomsim node plan`.
 
-use crate::{cgroups_available, oomsim, pod, run_yaml, text};
+use crate::{oomsim, pod, run_yaml, text};
 
-#[test]
-fn leaking_pod_is_evicted_below_its_own_limit_in_kubelet_order() {
-    if !cgroups_available("leaking_pod_is_evicted_below_its_own_limit_in_kubelet_order") {
-        return;
-    }
+pub fn leaking_pod_is_evicted_below_its_own_limit_in_kubelet_order() {
     let dir = tempfile::tempdir().unwrap();
     let (code, out, r) = run_yaml(
         dir.path(),
@@ -56,11 +52,7 @@ fn leaking_pod_is_evicted_below_its_own_limit_in_kubelet_order() {
     assert!(out.contains("Warning  Evicted"), "{out}");
 }
 
-#[test]
-fn fast_ramp_beats_housekeeping_and_the_kernel_kills_for_the_node() {
-    if !cgroups_available("fast_ramp_beats_housekeeping_and_the_kernel_kills_for_the_node") {
-        return;
-    }
+pub fn fast_ramp_beats_housekeeping_and_the_kernel_kills_for_the_node() {
     let dir = tempfile::tempdir().unwrap();
     let (code, out, r) = run_yaml(
         dir.path(),
@@ -94,8 +86,7 @@ fn fast_ramp_beats_housekeeping_and_the_kernel_kills_for_the_node() {
     }
 }
 
-#[test]
-fn node_plan_reads_kubectl_yaml() {
+pub fn node_plan_reads_kubectl_yaml() {
     let dir = tempfile::tempdir().unwrap();
     let pods = dir.path().join("pods.yaml");
     std::fs::write(

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::{cgroups_available, oomsim, text};
+use crate::{oomsim, text};
 
 fn search_python(mib: u32, out: &Path) -> serde_json::Value {
     let program = format!("b = bytearray({mib} << 20)");
@@ -36,11 +36,7 @@ fn assert_png_svg(stem: &Path, labels: &[&str]) {
     }
 }
 
-#[test]
-fn search_finds_the_kernel_peak_within_precision() {
-    if !cgroups_available("search_finds_the_kernel_peak_within_precision") {
-        return;
-    }
+pub fn search_finds_the_kernel_peak_within_precision() {
     let dir = tempfile::tempdir().unwrap();
     let s = search_python(128, dir.path());
     let min_safe = s["min_safe_limit_bytes"].as_u64().unwrap();
@@ -85,11 +81,7 @@ fn search_finds_the_kernel_peak_within_precision() {
     assert_png_svg(&dir.path().join("distribution"), &["percentile"]);
 }
 
-#[test]
-fn compare_flags_a_real_regression() {
-    if !cgroups_available("compare_flags_a_real_regression") {
-        return;
-    }
+pub fn compare_flags_a_real_regression() {
     let base = tempfile::tempdir().unwrap();
     let grown = tempfile::tempdir().unwrap();
     search_python(64, base.path());
@@ -126,11 +118,7 @@ fn compare_flags_a_real_regression() {
     );
 }
 
-#[test]
-fn compare_reports_pod_that_now_dies() {
-    if !cgroups_available("compare_reports_pod_that_now_dies") {
-        return;
-    }
+pub fn compare_reports_pod_that_now_dies() {
     let run = |program: &str, dir: &Path| {
         oomsim()
             .args(["run", "--limit", "64Mi", "--out"])
@@ -166,8 +154,7 @@ fn compare_reports_pod_that_now_dies() {
     assert_png_svg(&redraw.path().join("timeline"), &["OOMKilled"]);
 }
 
-#[test]
-fn compare_refuses_mixed_files() {
+pub fn compare_refuses_mixed_files() {
     let base = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/reports/baselines/sizing-python"

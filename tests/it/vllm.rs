@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::{assert_cleaned, cgroups_available, oomsim, report, text};
+use crate::{assert_cleaned, oomsim, report, text};
 
 fn plan_json(args: &[&str]) -> serde_json::Value {
     let o = oomsim()
@@ -24,8 +24,7 @@ fn plan_json(args: &[&str]) -> serde_json::Value {
     p
 }
 
-#[test]
-fn plan_json_has_the_budget_and_the_start_check() {
+pub fn plan_json_has_the_budget_and_the_start_check() {
     let p = plan_json(&[
         "--gpu-memory",
         "80Gi",
@@ -92,11 +91,7 @@ fn event<'a>(pod: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
         .unwrap_or_else(|| panic!("no {name} event"))
 }
 
-#[test]
-fn dynamic_cache_dies_where_the_plan_says_and_paged_preempts() {
-    if !cgroups_available("dynamic_cache_dies_where_the_plan_says_and_paged_preempts") {
-        return;
-    }
+pub fn dynamic_cache_dies_where_the_plan_says_and_paged_preempts() {
     let dir = tempfile::tempdir().unwrap();
     let r = run(
         Path::new("scenarios/vllm-dynamic-oom.yaml"),
