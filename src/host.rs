@@ -12,7 +12,7 @@ pub enum HostError {
     #[error("oomsim needs root to create cgroups and read the kernel log; run it with sudo")]
     NotRoot,
     #[error("{0}")]
-    NoMemoryController(String),
+    NoMemoryController(crate::cgroup::CgroupError),
     #[error("cannot read {path}: {source}")]
     Read {
         path: &'static str,

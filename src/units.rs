@@ -25,6 +25,10 @@ pub enum UnitError {
     Overflow(String),
     #[error("{0:?} is not a duration (use units ns us ms s m h, e.g. 30s, 1m30s, 250ms)")]
     Duration(String),
+    #[error("{0:?} is not a range (write LO..HI, e.g. 64Mi..2Gi)")]
+    Range(String),
+    #[error("{0:?}: the low end must be above zero and below the high end")]
+    RangeOrder(String),
 }
 
 /// Parse a Kubernetes quantity and return `ceil(value * 10^scale)`.
@@ -132,16 +136,13 @@ fn suffix_exponents(suffix: &str) -> Option<(u32, i32)> {
 }
 
 /// Parse `LO..HI` (two memory quantities, LO < HI).
-pub fn parse_range(text: &str) -> Result<(u64, u64), String> {
+pub fn parse_range(text: &str) -> Result<(u64, u64), UnitError> {
     let (lo, hi) = text
         .split_once("..")
-        .ok_or_else(|| format!("{text:?} is not a range (write LO..HI, e.g. 64Mi..2Gi)"))?;
-    let lo = parse_bytes(lo).map_err(|e| e.to_string())?;
-    let hi = parse_bytes(hi).map_err(|e| e.to_string())?;
+        .ok_or_else(|| UnitError::Range(text.to_string()))?;
+    let (lo, hi) = (parse_bytes(lo)?, parse_bytes(hi)?);
     if lo >= hi || lo == 0 {
-        return Err(format!(
-            "{text:?}: the low end must be above zero and below the high end"
-        ));
+        return Err(UnitError::RangeOrder(text.to_string()));
     }
     Ok((lo, hi))
 }
@@ -277,10 +278,16 @@ mod tests {
     #[test]
     fn ranges() {
         assert_eq!(parse_range("64Mi..1Gi").unwrap(), (64 << 20, 1 << 30));
-        assert!(parse_range("1Gi..64Mi").is_err());
-        assert!(parse_range("0..64Mi").is_err());
-        assert!(parse_range("64Mi").is_err());
-        assert!(parse_range("64Qi..1Gi").unwrap_err().contains("Qi"));
+        let order = |t: &str| Err(UnitError::RangeOrder(t.into()));
+        assert_eq!(parse_range("1Gi..64Mi"), order("1Gi..64Mi"));
+        assert_eq!(parse_range("0..64Mi"), order("0..64Mi"));
+        assert_eq!(parse_range("64Mi"), Err(UnitError::Range("64Mi".into())));
+        assert!(
+            parse_range("64Qi..1Gi")
+                .unwrap_err()
+                .to_string()
+                .contains("Qi")
+        );
     }
 
     #[test]

@@ -48,6 +48,12 @@ pub enum CgroupError {
     },
     #[error("{path}: still busy after killing its processes")]
     Busy { path: PathBuf },
+    #[error(
+        "no memory controller: cgroup2 at {0} does not offer memory and no cgroup v1 memory hierarchy is mounted"
+    )]
+    V2WithoutMemory(String),
+    #[error("no memory controller: neither a cgroup v1 memory hierarchy nor cgroup2 is mounted")]
+    NotMounted,
 }
 
 pub type Result<T> = std::result::Result<T, CgroupError>;
@@ -251,9 +257,9 @@ impl OpenFile {
 }
 
 /// The memory controller this host offers, found in /proc/self/mountinfo.
-pub fn detect() -> std::result::Result<Arc<dyn Backend>, String> {
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")
-        .map_err(|e| format!("cannot read /proc/self/mountinfo: {e}"))?;
+pub fn detect() -> Result<Arc<dyn Backend>> {
+    let path = Path::new("/proc/self/mountinfo");
+    let mountinfo = std::fs::read_to_string(path).map_err(io_err(path))?;
     detect_from(&mountinfo, |p| std::fs::read_to_string(p).ok())
 }
 
@@ -261,7 +267,7 @@ pub fn detect() -> std::result::Result<Arc<dyn Backend>, String> {
 pub fn detect_from(
     mountinfo: &str,
     read: impl Fn(&Path) -> Option<String>,
-) -> std::result::Result<Arc<dyn Backend>, String> {
+) -> Result<Arc<dyn Backend>> {
     let mut v2_without_memory = None;
     for line in mountinfo.lines() {
         let Some((left, right)) = line.split_once(" - ") else {
@@ -286,11 +292,8 @@ pub fn detect_from(
         }
     }
     Err(match v2_without_memory {
-        Some(m) => format!(
-            "no memory controller: cgroup2 at {m} does not offer memory and no cgroup v1 memory hierarchy is mounted"
-        ),
-        None => "no memory controller: neither a cgroup v1 memory hierarchy nor cgroup2 is mounted"
-            .into(),
+        Some(m) => CgroupError::V2WithoutMemory(m),
+        None => CgroupError::NotMounted,
     })
 }
 
@@ -553,7 +556,10 @@ mod tests {
     #[test]
     fn v2_without_memory_is_refused() {
         let e = detect_from(PURE_V2, |_| Some("cpu io".into())).unwrap_err();
-        assert!(e.contains("no memory controller"), "{e}");
+        assert!(
+            matches!(&e, CgroupError::V2WithoutMemory(m) if m == "/sys/fs/cgroup"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -9,32 +9,50 @@ use cudarc::driver::result::{self, DriverError};
 use cudarc::driver::sys::CUresult;
 use cudarc::driver::{CudaContext, CudaSlice, CudaStream};
 
-use super::{Claim, Device, DeviceInfo, DeviceMemory, GpuError, Ledger, OutOfMemory};
+use super::{
+    Claim, Device, DeviceBackend, DeviceInfo, DeviceMemory, GpuError, Ledger, OutOfMemory,
+};
 
 fn driver(e: DriverError) -> GpuError {
     GpuError::Driver(format!("{:?}", e.0))
 }
 
+/// Why there is no CUDA device to use.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    #[error("libcuda.so is not present on this host")]
+    NoLibrary,
+    #[error("there is no GPU {index} (this host has {count})")]
+    NoDevice { index: u32, count: i32 },
+    #[error("{call} failed: {code:?}")]
+    Driver { call: &'static str, code: CUresult },
+}
+
+fn failed(call: &'static str) -> impl Fn(DriverError) -> ProbeError {
+    move |e| ProbeError::Driver { call, code: e.0 }
+}
+
 /// Name and capacity of device `index`, or why there is none.
-pub fn probe(index: u32) -> Result<DeviceInfo, String> {
+pub fn probe(index: u32) -> Result<DeviceInfo, ProbeError> {
     // SAFETY: loads libcuda.so if it can be found; no other effect.
     if !unsafe { cudarc::driver::sys::is_culib_present() } {
-        return Err("libcuda.so is not present on this host".into());
+        return Err(ProbeError::NoLibrary);
     }
-    result::init().map_err(|e| format!("cuInit failed: {:?}", e.0))?;
-    let count = result::device::get_count().map_err(|e| format!("{:?}", e.0))?;
-    if i64::from(index) >= i64::from(count) {
-        return Err(format!("there is no GPU {index} (this host has {count})"));
-    }
-    let dev = result::device::get(index as i32).map_err(|e| format!("{:?}", e.0))?;
-    let name = result::device::get_name(dev).map_err(|e| format!("{:?}", e.0))?;
+    result::init().map_err(failed("cuInit"))?;
+    let count = result::device::get_count().map_err(failed("cuDeviceGetCount"))?;
+    let dev = match i32::try_from(index) {
+        Ok(i) if i < count => result::device::get(i).map_err(failed("cuDeviceGet"))?,
+        _ => return Err(ProbeError::NoDevice { index, count }),
+    };
+    let name = result::device::get_name(dev).map_err(failed("cuDeviceGetName"))?;
     // SAFETY: dev came from cuDeviceGet above.
-    let total = unsafe { result::device::total_mem(dev) }.map_err(|e| format!("{:?}", e.0))?;
+    let total = unsafe { result::device::total_mem(dev) }.map_err(failed("cuDeviceTotalMem"))?;
     Ok(DeviceInfo {
-        backend: "cuda".into(),
+        backend: DeviceBackend::Cuda,
         index,
         name,
         total_bytes: total as u64,
+        cuda_unavailable: None,
     })
 }
 
@@ -48,7 +66,7 @@ pub struct CudaDevice {
 impl CudaDevice {
     pub fn open(ledger: Arc<Ledger>, slot: usize) -> Result<CudaDevice, GpuError> {
         let index = ledger.index();
-        let info = probe(index).map_err(GpuError::Setup)?;
+        let info = probe(index)?;
         let ctx = CudaContext::new(index as usize).map_err(driver)?;
         let stream = ctx.default_stream();
         Ok(CudaDevice {

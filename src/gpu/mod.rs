@@ -34,14 +34,33 @@ pub struct GpuSpec {
     pub memory_bytes: u64,
 }
 
+/// The backend that ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceBackend {
+    Cuda,
+    Sim,
+}
+
+impl std::fmt::Display for DeviceBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DeviceBackend::Cuda => "cuda",
+            DeviceBackend::Sim => "sim",
+        })
+    }
+}
+
 /// The device that ran, as every report names it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeviceInfo {
-    /// `cuda` or `sim`.
-    pub backend: String,
+    pub backend: DeviceBackend,
     pub index: u32,
     pub name: String,
     pub total_bytes: u64,
+    /// Why `backend: auto` did not use CUDA (no libcuda.so, no such GPU...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cuda_unavailable: Option<String>,
 }
 
 /// Environment a pod's workload reads to reach the run's device.
@@ -93,8 +112,8 @@ pub enum GpuError {
     Driver(String),
     #[error("{0}")]
     Ledger(#[from] ledger::LedgerError),
-    #[error("{0}")]
-    Setup(String),
+    #[error("gpu.backend: cuda was asked for, but {0}")]
+    CudaUnavailable(#[from] cuda::ProbeError),
 }
 
 /// Memory on a device; freed when dropped.
@@ -124,27 +143,27 @@ impl RunDevice {
 
 /// Resolve `auto`, query the device, and create the run's ledger.
 pub fn prepare(spec: &GpuSpec, run_id: &str) -> Result<RunDevice, GpuError> {
-    let probe =
-        match spec.backend {
-            BackendChoice::Sim => None,
-            BackendChoice::Auto => cuda::probe(spec.device).ok(),
-            BackendChoice::Cuda => Some(cuda::probe(spec.device).map_err(|e| {
-                GpuError::Setup(format!("gpu.backend: cuda was asked for, but {e}"))
-            })?),
-        };
-    let info = probe.unwrap_or_else(|| DeviceInfo {
-        backend: "sim".into(),
+    let sim = |cuda_unavailable: Option<String>| DeviceInfo {
+        backend: DeviceBackend::Sim,
         index: spec.device,
         name: format!(
             "oomsim simulated GPU ({})",
             crate::units::fmt_quantity(spec.memory_bytes)
         ),
         total_bytes: spec.memory_bytes,
-    });
+        cuda_unavailable,
+    };
+    let info = match spec.backend {
+        BackendChoice::Sim => sim(None),
+        BackendChoice::Auto => {
+            cuda::probe(spec.device).unwrap_or_else(|e| sim(Some(e.to_string())))
+        }
+        BackendChoice::Cuda => cuda::probe(spec.device)?,
+    };
     let ledger = Ledger::create(
         &ledger::path_for(run_id),
         info.total_bytes,
-        info.backend == "cuda",
+        info.backend == DeviceBackend::Cuda,
         info.index,
         &info.name,
     )?;

@@ -5,7 +5,9 @@
 
 use std::sync::Arc;
 
-use super::{Claim, Device, DeviceInfo, DeviceMemory, GpuError, Ledger, OutOfMemory};
+use super::{
+    Claim, Device, DeviceBackend, DeviceInfo, DeviceMemory, GpuError, Ledger, OutOfMemory,
+};
 
 pub struct SimDevice {
     info: DeviceInfo,
@@ -15,10 +17,11 @@ pub struct SimDevice {
 impl SimDevice {
     pub fn new(ledger: Arc<Ledger>, slot: usize) -> SimDevice {
         let info = DeviceInfo {
-            backend: "sim".into(),
+            backend: DeviceBackend::Sim,
             index: ledger.index(),
             name: ledger.name(),
             total_bytes: ledger.capacity(),
+            cuda_unavailable: None,
         };
         SimDevice {
             info,

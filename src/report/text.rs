@@ -67,6 +67,16 @@ fn describe(report: &Report) -> String {
         }
         out.push('\n');
     }
+    if let Some(why) = report
+        .gpu
+        .as_ref()
+        .and_then(|g| g.cuda_unavailable.as_ref())
+    {
+        let _ = writeln!(
+            out,
+            "GPU:          simulated: gpu.backend auto found no CUDA ({why})"
+        );
+    }
     for w in &report.warnings {
         let _ = writeln!(out, "Warning:      {w}");
     }

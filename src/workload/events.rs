@@ -57,7 +57,7 @@ pub enum Event {
         size_bytes: u64,
         overhead_bytes: u64,
         device: String,
-        backend: String,
+        backend: crate::gpu::DeviceBackend,
     },
     /// Host and device both hold the weights from now on.
     DualResidencyStart {

@@ -77,7 +77,7 @@ pub fn model_load(
         size_bytes: m.size_bytes,
         overhead_bytes: m.overhead_bytes,
         device: dev.info().name.clone(),
-        backend: dev.info().backend.to_string(),
+        backend: dev.info().backend,
     });
     let mut file = m
         .file

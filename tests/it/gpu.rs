@@ -175,6 +175,19 @@ pub fn cuda_backend_runs_where_libcuda_is_present_and_refuses_clearly_where_not(
             !dir.path().join("out/report.json").exists(),
             "nothing half-written"
         );
+        // `auto` falls back to the sim device and says why, in the report
+        // and in the text.
+        let yaml = std::fs::read_to_string(&file)
+            .unwrap()
+            .replace("backend: cuda", "backend: auto");
+        let (code, out, r) = run_yaml(dir.path(), &yaml);
+        assert_eq!(code, Some(0), "{out}");
+        assert_eq!(r["gpu"]["backend"], "sim");
+        assert_eq!(
+            r["gpu"]["cuda_unavailable"],
+            "libcuda.so is not present on this host"
+        );
+        assert!(out.contains("gpu.backend auto found no CUDA"), "{out}");
         return;
     }
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));

@@ -188,18 +188,40 @@ fn fill_rate(samples: &[Sample], size: u64) -> Option<f64> {
     (t90 > t10).then(|| 0.8 * size as f64 / (t90 - t10) / 1e9)
 }
 
-fn compile_c(work: &Path, name: &str, source: &str) -> Result<PathBuf, String> {
+/// Why a C reference program could not be built or run; the benchmark
+/// notes it and goes on without that comparison.
+#[derive(Debug, thiserror::Error)]
+enum ReferenceError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cc failed to build {0}")]
+    Compile(PathBuf),
+    #[error("{0} printed {1:?}, not a number")]
+    Output(PathBuf, String),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ReferenceError + '_ {
+    move |source| ReferenceError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn compile_c(work: &Path, name: &str, source: &str) -> Result<PathBuf, ReferenceError> {
     let src = work.join(format!("{name}.c"));
     let bin = work.join(name);
-    std::fs::write(&src, source).map_err(|e| e.to_string())?;
+    std::fs::write(&src, source).map_err(io(&src))?;
     let status = Command::new("cc")
         .args(["-O2", "-o"])
         .arg(&bin)
         .arg(&src)
         .status()
-        .map_err(|e| format!("cannot run cc: {e}"))?;
+        .map_err(io(Path::new("cc")))?;
     if !status.success() {
-        return Err(format!("cc failed to build {name}.c"));
+        return Err(ReferenceError::Compile(src));
     }
     Ok(bin)
 }
@@ -375,11 +397,10 @@ fn sampler(work: &Path, results: &mut Results) -> Result<(), Failure> {
     let h = &report.harness;
     let ran_s = report.pods[0].verdict.at_s.max(hold_s);
     let bare = compile_c(work, "sleep", SLEEP_C).and_then(|bin| {
-        let o = Command::new(bin).output().map_err(|e| e.to_string())?;
-        String::from_utf8_lossy(&o.stdout)
-            .trim()
-            .parse::<f64>()
-            .map_err(|e| e.to_string())
+        let o = Command::new(&bin).output().map_err(io(&bin))?;
+        let text = String::from_utf8_lossy(&o.stdout).trim().to_string();
+        text.parse::<f64>()
+            .map_err(|_| ReferenceError::Output(bin, text))
     });
     if let Err(e) = &bare {
         results.notes.push(format!("bare sleep loop skipped: {e}"));

@@ -23,7 +23,8 @@ impl Checker<'_> {
             .range
             .as_ref()
             .map(|r| {
-                units::parse_range(&r.value).map_err(|e| self.err(&r.referenced, "search.range", e))
+                units::parse_range(&r.value)
+                    .map_err(|e| self.err(&r.referenced, "search.range", e.to_string()))
             })
             .transpose()?;
         let repeat = match &s.repeat {
