@@ -2,5 +2,6 @@
 //! vLLM's KV cache arithmetic, and the weights files model-load reads.
 
 pub mod model;
+pub mod recommend;
 pub mod vllm;
 pub mod weights;

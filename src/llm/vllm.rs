@@ -12,6 +12,7 @@ use std::fmt::Write;
 use serde::Serialize;
 
 use super::model::{Dtype, ModelConfig};
+use super::recommend::{Knob, Recommendation, recommend};
 use crate::units::fmt_human;
 
 pub const DEFAULT_UTILIZATION: f64 = 0.90;
@@ -22,8 +23,6 @@ pub const DEFAULT_NON_TORCH: u64 = 512 << 20;
 pub const DEFAULT_CUDA_GRAPHS: u64 = 512 << 20;
 /// Left for the CUDA context and allocator fragmentation, outside vLLM's count.
 pub const DEFAULT_MARGIN: u64 = 1 << 30;
-/// vLLM never recommends past this.
-const MAX_UTILIZATION: f64 = 0.98;
 
 /// Everything the arithmetic depends on (carried to a kv-cache workload,
 /// which fills in the device's capacity when it starts).
@@ -104,11 +103,15 @@ impl Inputs {
             return b as i64;
         }
         let usable = (self.gpu_memory_bytes as f64 * utilization) as i64;
-        usable
-            - (self.weights_bytes()
-                + self.activation_bytes()
-                + self.non_torch_bytes
-                + self.cuda_graph_bytes) as i64
+        usable - self.fixed_bytes() as i64
+    }
+
+    /// What vLLM's share holds besides the KV cache.
+    pub fn fixed_bytes(&self) -> u64 {
+        self.weights_bytes()
+            + self.activation_bytes()
+            + self.non_torch_bytes
+            + self.cuda_graph_bytes
     }
 
     /// Whole blocks' worth of tokens in a budget.
@@ -118,14 +121,6 @@ impl Inputs {
         }
         budget as u64 / self.block_bytes() * self.block_size
     }
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Recommended {
-    pub gpu_memory_utilization: f64,
-    pub max_model_len: u64,
-    pub max_num_seqs: u64,
-    pub kv_tokens: u64,
 }
 
 /// What `oomsim vllm plan --json` prints.
@@ -162,12 +157,7 @@ pub struct VllmPlan {
     pub margin_bytes: u64,
     /// What the GPU has left beyond vLLM's share, against what needs it.
     pub headroom_bytes: i64,
-    pub recommended: Recommended,
-}
-
-/// Floor to two decimals, as people write utilizations.
-fn floor2(x: f64) -> f64 {
-    (x * 100.0).floor() / 100.0
+    pub recommended: Recommendation,
 }
 
 pub fn plan(inp: &Inputs) -> VllmPlan {
@@ -186,12 +176,6 @@ pub fn plan(inp: &Inputs) -> VllmPlan {
     };
     let outside = inp.logits_bytes() + inp.other_bytes + inp.margin_bytes;
     let total = inp.gpu_memory_bytes as f64;
-    let rec_util = floor2(((total - outside as f64) / total).min(MAX_UTILIZATION)).max(0.0);
-    let rec_tokens = inp.tokens_in(inp.kv_budget_at(rec_util));
-    let rec_len = inp.max_model_len.min(rec_tokens);
-    let rec_seqs = rec_tokens
-        .checked_div(rec_len)
-        .map_or(0, |n| n.clamp(1, inp.max_num_seqs));
     VllmPlan {
         gpu_memory_bytes: inp.gpu_memory_bytes,
         gpu_memory_utilization: inp.utilization,
@@ -217,12 +201,7 @@ pub fn plan(inp: &Inputs) -> VllmPlan {
         other_bytes: inp.other_bytes,
         margin_bytes: inp.margin_bytes,
         headroom_bytes: (total * (1.0 - inp.utilization)) as i64 - outside as i64,
-        recommended: Recommended {
-            gpu_memory_utilization: rec_util,
-            max_model_len: rec_len,
-            max_num_seqs: rec_seqs,
-            kv_tokens: rec_tokens,
-        },
+        recommended: recommend(inp),
     }
 }
 
@@ -315,11 +294,13 @@ pub fn describe(inp: &Inputs, p: &VllmPlan) -> String {
         }
         Some(e) => {
             let _ = writeln!(out, "Starts:         NO\n  {e}");
-            let _ = writeln!(
-                out,
-                "  The largest max_model_len that fits: {}",
-                p.largest_max_model_len
-            );
+            if p.largest_max_model_len > 0 {
+                let _ = writeln!(
+                    out,
+                    "  The largest max_model_len that fits: {}",
+                    p.largest_max_model_len
+                );
+            }
         }
     }
     let _ = writeln!(
@@ -345,19 +326,54 @@ pub fn describe(inp: &Inputs, p: &VllmPlan) -> String {
             "Note:           sliding_window {w}: vLLM may keep fewer tokens for sliding layers; counted here as full attention (an upper bound on KV use)"
         );
     }
-    let r = &p.recommended;
-    let _ = writeln!(
-        out,
-        "Recommended:    --gpu-memory-utilization {:.2} --max-model-len {} --max-num-seqs {} ({} KV tokens)",
-        r.gpu_memory_utilization, r.max_model_len, r.max_num_seqs, r.kv_tokens
-    );
+    let _ = writeln!(out, "{}", describe_recommendation(&p.recommended));
     out
+}
+
+/// The `Recommended:` line: settings that serve, or which knob and how far.
+fn describe_recommendation(r: &Recommendation) -> String {
+    match r {
+        Recommendation::Settings {
+            gpu_memory_utilization,
+            max_model_len,
+            max_num_seqs,
+            kv_tokens,
+            shortened_from,
+        } => {
+            let mut line = format!(
+                "Recommended:    --gpu-memory-utilization {gpu_memory_utilization:.2} --max-model-len {max_model_len} --max-num-seqs {max_num_seqs} ({kv_tokens} KV tokens)"
+            );
+            if let Some(asked) = shortened_from {
+                let _ = write!(
+                    line,
+                    "\n  max_model_len {asked} fits {} sequence(s) at once; {max_model_len} fits {}",
+                    kv_tokens / asked,
+                    kv_tokens / max_model_len
+                );
+            }
+            line
+        }
+        Recommendation::NothingFits {
+            knob,
+            short_bytes,
+            min_len,
+        } => format!(
+            "Recommended:    nothing fits: one sequence of {min_len} tokens needs {} more {knob}{}",
+            fmt_human(*short_bytes),
+            match knob {
+                Knob::GpuMemory =>
+                    " (a larger GPU, or weights that much smaller: fp8, a smaller model)",
+                Knob::KvCacheMemory => "",
+            }
+        ),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::llm::model::tests::llama3_8b;
+    use crate::llm::recommend::SERVING_CONCURRENCY;
 
     #[test]
     fn llama3_8b_on_80gi_by_hand() {
@@ -421,10 +437,124 @@ mod tests {
         inp.other_bytes = 6 << 30;
         let p = plan(&inp);
         assert!(p.headroom_bytes < 0, "0.95 leaves 4Gi, 7Gi+ is needed");
-        let r = &p.recommended;
+        let Recommendation::Settings {
+            gpu_memory_utilization,
+            max_model_len,
+            max_num_seqs,
+            kv_tokens,
+            shortened_from,
+        } = p.recommended
+        else {
+            panic!("80Gi fits: {:?}", p.recommended)
+        };
         // (80 - 6 - 1 - logits 0.12) / 80 = 0.91
-        assert_eq!(r.gpu_memory_utilization, 0.91);
-        assert!(r.max_model_len == 8192 && r.max_num_seqs >= 1);
-        assert!(r.max_num_seqs * r.max_model_len <= r.kv_tokens);
+        assert_eq!(gpu_memory_utilization, 0.91);
+        assert_eq!((max_model_len, shortened_from), (8192, None));
+        assert!(max_num_seqs >= 1 && max_num_seqs * max_model_len <= kv_tokens);
+    }
+
+    #[test]
+    fn on_24gi_a_shorter_max_model_len_serves_rather_than_one_sequence() {
+        let mut inp = Inputs::new(llama3_8b(), Dtype::Bf16, 24 << 30);
+        inp.max_model_len = 131_072;
+        let p = plan(&inp);
+        let Recommendation::Settings {
+            max_model_len,
+            max_num_seqs,
+            kv_tokens,
+            shortened_from,
+            ..
+        } = p.recommended
+        else {
+            panic!("24Gi fits: {:?}", p.recommended)
+        };
+        // Under 131072 tokens of KV: one 128K sequence would not even start.
+        assert!(kv_tokens < 131_072, "{kv_tokens}");
+        assert_eq!(shortened_from, Some(131_072));
+        assert!(max_num_seqs >= SERVING_CONCURRENCY, "{max_num_seqs}");
+        // The longest halving of 131072 at which four fit, and no longer one.
+        assert!(kv_tokens / max_model_len >= SERVING_CONCURRENCY);
+        assert!(kv_tokens / (2 * max_model_len) < SERVING_CONCURRENCY);
+        let text = describe(&inp, &p);
+        assert!(
+            text.contains(&format!("--max-model-len {max_model_len} ")),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn nothing_fits_names_the_knob_and_how_far_and_never_a_zero() {
+        let inp = Inputs::new(llama3_8b(), Dtype::Bf16, 16 << 30);
+        let p = plan(&inp);
+        let Recommendation::NothingFits {
+            knob: Knob::GpuMemory,
+            short_bytes,
+            min_len: 2048,
+        } = p.recommended
+        else {
+            panic!("16Gi cannot hold 16GB of weights: {:?}", p.recommended)
+        };
+        let text = describe(&inp, &p);
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("Recommended:"))
+            .unwrap();
+        assert!(!line.contains(" 0 ") && !line.contains("-- "), "{line}");
+        assert!(!text.contains("largest max_model_len"), "{text}");
+        assert!(text.contains("nothing fits"), "{text}");
+        // How far is exact: that much more GPU memory serves a 2048-token
+        // sequence, one MiB less does not.
+        let with = |extra: u64| {
+            let mut more = inp.clone();
+            more.gpu_memory_bytes += extra;
+            plan(&more).recommended
+        };
+        assert!(matches!(
+            with(short_bytes - (1 << 20)),
+            Recommendation::NothingFits { .. }
+        ));
+        let Recommendation::Settings {
+            max_model_len,
+            max_num_seqs,
+            ..
+        } = with(short_bytes)
+        else {
+            panic!("{short_bytes} more should fit")
+        };
+        assert!(max_model_len >= 2048 && max_num_seqs >= 1);
+        // A given KV cache too small for one sequence names that flag.
+        let mut given = Inputs::new(llama3_8b(), Dtype::Bf16, 80 << 30);
+        given.kv_cache_memory = Some(1 << 20);
+        assert!(matches!(
+            plan(&given).recommended,
+            Recommendation::NothingFits {
+                knob: Knob::KvCacheMemory,
+                short_bytes,
+                ..
+            } if short_bytes == 2048 / 16 * (2 << 20) - (1 << 20)
+        ));
+    }
+
+    #[test]
+    fn recommendations_are_never_zero_across_gpu_sizes() {
+        for gib in [17u64, 18, 20, 24, 40, 48, 80, 141] {
+            for len in [512u64, 8192, 131_072] {
+                let mut inp = Inputs::new(llama3_8b(), Dtype::Bf16, gib << 30);
+                inp.max_model_len = len;
+                match plan(&inp).recommended {
+                    Recommendation::Settings {
+                        gpu_memory_utilization,
+                        max_model_len,
+                        max_num_seqs,
+                        kv_tokens,
+                        ..
+                    } => {
+                        assert!(gpu_memory_utilization > 0.0 && max_model_len > 0);
+                        assert!(max_num_seqs >= 1 && max_num_seqs * max_model_len <= kv_tokens);
+                    }
+                    Recommendation::NothingFits { short_bytes, .. } => assert!(short_bytes > 0),
+                }
+            }
+        }
     }
 }

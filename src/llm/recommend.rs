@@ -1,0 +1,135 @@
+//! Settings that serve: a utilization that leaves room for what vLLM's
+//! budget does not cover, a max_model_len at which several full-length
+//! sequences fit at once, and a max_num_seqs they all fit in. Never a zero
+//! setting; when nothing fits, which knob and how far.
+
+use serde::Serialize;
+
+use super::vllm::Inputs;
+
+/// vLLM never recommends past this.
+const MAX_UTILIZATION: f64 = 0.98;
+/// Full-length sequences that should fit at once before a shorter
+/// max_model_len is preferred: with fewer, the scheduler cannot batch and a
+/// GPU serves one request at a time.
+pub const SERVING_CONCURRENCY: u64 = 4;
+/// max_model_len is not shortened below this (or below what was asked, if less).
+pub const MIN_MODEL_LEN: u64 = 2048;
+
+/// What to raise when nothing fits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Knob {
+    /// The GPU itself (or, the same bytes, smaller weights: fp8, a smaller model).
+    GpuMemory,
+    /// The `--kv-cache-memory` given outright.
+    KvCacheMemory,
+}
+
+impl std::fmt::Display for Knob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Knob::GpuMemory => "GPU memory",
+            Knob::KvCacheMemory => "--kv-cache-memory",
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Recommendation {
+    Settings {
+        gpu_memory_utilization: f64,
+        max_model_len: u64,
+        max_num_seqs: u64,
+        kv_tokens: u64,
+        /// The max_model_len asked for, when a shorter one is recommended.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        shortened_from: Option<u64>,
+    },
+    /// Not even one sequence of `min_len` tokens fits at the highest
+    /// utilization vLLM allows.
+    NothingFits {
+        /// The setting to change.
+        knob: Knob,
+        /// How far: this much more of it.
+        short_bytes: u64,
+        min_len: u64,
+    },
+}
+
+/// Floor to two decimals, as people write utilizations.
+fn floor2(x: f64) -> f64 {
+    (x * 100.0).floor() / 100.0
+}
+
+/// max_model_len candidates: the one asked for, halved down to MIN_MODEL_LEN.
+fn lengths(asked: u64) -> impl Iterator<Item = u64> {
+    let floor = MIN_MODEL_LEN.min(asked);
+    std::iter::successors(Some(asked), move |&l| Some(l / 2).filter(|&h| h >= floor))
+}
+
+/// The utilization that leaves room for what vLLM's budget does not cover,
+/// and the KV tokens it gives, on a GPU of `total` bytes.
+fn serving(inp: &Inputs, total: u64) -> (f64, u64) {
+    let outside = inp.logits_bytes() + inp.other_bytes + inp.margin_bytes;
+    let t = total as f64;
+    let util = floor2(((t - outside as f64) / t).min(MAX_UTILIZATION)).max(0.0);
+    let on = Inputs {
+        gpu_memory_bytes: total,
+        ..inp.clone()
+    };
+    (util, on.tokens_in(on.kv_budget_at(util)))
+}
+
+pub fn recommend(inp: &Inputs) -> Recommendation {
+    let (util, tokens) = serving(inp, inp.gpu_memory_bytes);
+    let fits = |len: u64| tokens / len;
+    let len = lengths(inp.max_model_len)
+        .find(|&l| fits(l) >= SERVING_CONCURRENCY)
+        .or_else(|| lengths(inp.max_model_len).find(|&l| fits(l) >= 1));
+    if let Some(len) = len {
+        return Recommendation::Settings {
+            gpu_memory_utilization: util,
+            max_model_len: len,
+            max_num_seqs: fits(len).min(inp.max_num_seqs),
+            kv_tokens: tokens,
+            shortened_from: (len != inp.max_model_len).then_some(inp.max_model_len),
+        };
+    }
+    let min_len = MIN_MODEL_LEN.min(inp.max_model_len);
+    let (knob, short_bytes) = match inp.kv_cache_memory {
+        Some(given) => {
+            let kv = min_len.div_ceil(inp.block_size) * inp.block_bytes();
+            (Knob::KvCacheMemory, kv.saturating_sub(given))
+        }
+        None => (Knob::GpuMemory, gpu_shortfall(inp, min_len)),
+    };
+    Recommendation::NothingFits {
+        knob,
+        short_bytes: short_bytes.max(1),
+        min_len,
+    }
+}
+
+/// The least GPU memory to add, in whole MiB, for one sequence of `len`
+/// tokens to fit at the utilization [`recommend`] would give there.
+fn gpu_shortfall(inp: &Inputs, len: u64) -> u64 {
+    const MIB: u64 = 1 << 20;
+    let fits = |extra_mib: u64| serving(inp, inp.gpu_memory_bytes + extra_mib * MIB).1 >= len;
+    // Enough by construction: everything vLLM and the rest need, twice over.
+    let kv = len.div_ceil(inp.block_size) * inp.block_bytes();
+    let mut hi = (2
+        * (inp.fixed_bytes() + kv + inp.logits_bytes() + inp.other_bytes + inp.margin_bytes))
+        .div_ceil(MIB)
+        .max(1);
+    let mut lo = 0;
+    while !fits(hi) {
+        hi *= 2;
+    }
+    while lo + 1 < hi {
+        let mid = lo + (hi - lo) / 2;
+        if fits(mid) { hi = mid } else { lo = mid }
+    }
+    hi * MIB
+}
