@@ -12,9 +12,12 @@
 //! driver frees a dead process's memory.
 
 use std::fs::{File, OpenOptions};
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
+
+use nix::unistd::Pid;
+
+use super::DeviceBackend;
 
 const MAGIC: u64 = 0x6f6f_6d73_696d_6770; // "oomsimgp"
 const SLOTS: usize = 128;
@@ -65,7 +68,7 @@ pub enum LedgerError {
 pub struct Ledger {
     file: File,
     path: PathBuf,
-    seg: *mut Segment,
+    map: memmap2::MmapMut,
     /// Whether dropping this handle removes the file (the harness's copy).
     owner: bool,
 }
@@ -75,11 +78,6 @@ impl std::fmt::Debug for Ledger {
         write!(f, "Ledger({})", self.path.display())
     }
 }
-
-// SAFETY: every field of the shared segment that changes is atomic; the
-// header's plain fields are written once, before any other process opens it.
-unsafe impl Send for Ledger {}
-unsafe impl Sync for Ledger {}
 
 /// Where a run's ledger lives: tmpfs, so the pages are never written to disk.
 pub fn path_for(run_id: &str) -> PathBuf {
@@ -92,34 +90,25 @@ pub fn path_for(run_id: &str) -> PathBuf {
     dir.join(format!("oomsim-{run_id}-gpu"))
 }
 
-fn map(file: &File, path: &Path) -> Result<*mut Segment, LedgerError> {
-    // SAFETY: a shared mapping of a file we hold open, checked for MAP_FAILED.
-    let p = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            SEGMENT_LEN,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED,
-            file.as_raw_fd(),
-            0,
-        )
-    };
-    if p == libc::MAP_FAILED {
-        return Err(LedgerError::Io {
+fn map(file: &File, path: &Path) -> Result<memmap2::MmapMut, LedgerError> {
+    // SAFETY: the ledger file is oomsim's own, sized to SEGMENT_LEN before it
+    // is mapped and never truncated while any process has it mapped.
+    unsafe { memmap2::MmapOptions::new().len(SEGMENT_LEN).map_mut(file) }.map_err(|source| {
+        LedgerError::Io {
             path: path.display().to_string(),
-            source: std::io::Error::last_os_error(),
-        });
-    }
-    Ok(p.cast())
+            source,
+        }
+    })
 }
 
 fn pid_alive(pid: i32) -> bool {
-    // SAFETY: signal 0 only checks that the process exists.
-    pid > 0 && (unsafe { libc::kill(pid, 0) } == 0 || last_errno() != libc::ESRCH)
-}
-
-fn last_errno() -> i32 {
-    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+    use nix::errno::Errno;
+    // Signal 0 only checks that the process exists.
+    pid > 0
+        && !matches!(
+            nix::sys::signal::kill(Pid::from_raw(pid), None),
+            Err(Errno::ESRCH)
+        )
 }
 
 impl Ledger {
@@ -127,7 +116,7 @@ impl Ledger {
     pub fn create(
         path: &Path,
         capacity: u64,
-        cuda: bool,
+        backend: DeviceBackend,
         index: u32,
         name: &str,
     ) -> Result<Ledger, LedgerError> {
@@ -143,21 +132,21 @@ impl Ledger {
             .open(path)
             .map_err(io)?;
         file.set_len(SEGMENT_LEN as u64).map_err(io)?;
-        let seg = map(&file, path)?;
-        // SAFETY: a fresh zeroed mapping nobody else has opened yet.
-        unsafe {
-            let h = &mut (*seg).header;
-            h.capacity.store(capacity, Ordering::Release);
-            h.backend = u64::from(cuda);
-            h.index = u64::from(index);
-            let n = name.len().min(NAME_LEN - 1);
-            h.name[..n].copy_from_slice(&name.as_bytes()[..n]);
-            h.magic = MAGIC;
-        }
+        let mut map = map(&file, path)?;
+        // SAFETY: the mapping is SEGMENT_LEN bytes, page-aligned, zero-filled
+        // (a Segment of zeros is valid), and nobody else has opened it yet:
+        // this is the only reference.
+        let h = unsafe { &mut (*map.as_mut_ptr().cast::<Segment>()).header };
+        h.capacity.store(capacity, Ordering::Release);
+        h.backend = u64::from(backend == DeviceBackend::Cuda);
+        h.index = u64::from(index);
+        let n = name.len().min(NAME_LEN - 1);
+        h.name[..n].copy_from_slice(&name.as_bytes()[..n]);
+        h.magic = MAGIC;
         Ok(Ledger {
             file,
             path: path.to_path_buf(),
-            seg,
+            map,
             owner: true,
         })
     }
@@ -172,11 +161,11 @@ impl Ledger {
                 path: path.display().to_string(),
                 source,
             })?;
-        let seg = map(&file, path)?;
+        let map = map(&file, path)?;
         let ledger = Ledger {
             file,
             path: path.to_path_buf(),
-            seg,
+            map,
             owner: false,
         };
         if ledger.seg().header.magic != MAGIC {
@@ -186,8 +175,10 @@ impl Ledger {
     }
 
     fn seg(&self) -> &Segment {
-        // SAFETY: the mapping lives as long as self.
-        unsafe { &*self.seg }
+        // SAFETY: the mapping is SEGMENT_LEN bytes and page-aligned; every
+        // field that changes after creation is atomic, and the header's plain
+        // fields were written once, before any other process opened it.
+        unsafe { &*self.map.as_ptr().cast::<Segment>() }
     }
 
     pub fn path(&self) -> &Path {
@@ -213,10 +204,12 @@ impl Ledger {
     }
 
     fn lock(&self) -> LockGuard<'_> {
-        // SAFETY: flock on our own open fd; blocking until granted.
-        while unsafe { libc::flock(self.file.as_raw_fd(), libc::LOCK_EX) } != 0
-            && last_errno() == libc::EINTR
-        {}
+        // flock(LOCK_EX), blocking until granted; a signal only retries.
+        while let Err(e) = self.file.lock() {
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                break;
+            }
+        }
         LockGuard(self)
     }
 
@@ -267,8 +260,7 @@ impl Ledger {
     /// Claim a slot for this process.
     pub fn claim(&self, pod: u32) -> Result<usize, LedgerError> {
         let _lock = self.lock();
-        // SAFETY: getpid cannot fail.
-        let me = unsafe { libc::getpid() };
+        let me = nix::unistd::getpid().as_raw();
         let pick = |ledger: &Ledger| {
             ledger
                 .seg()
@@ -335,15 +327,12 @@ struct LockGuard<'a>(&'a Ledger);
 
 impl Drop for LockGuard<'_> {
     fn drop(&mut self) {
-        // SAFETY: unlocking the flock taken on our own fd.
-        unsafe { libc::flock(self.0.file.as_raw_fd(), libc::LOCK_UN) };
+        let _ = self.0.file.unlock();
     }
 }
 
 impl Drop for Ledger {
     fn drop(&mut self) {
-        // SAFETY: unmapping exactly what map() mapped.
-        unsafe { libc::munmap(self.seg.cast(), SEGMENT_LEN) };
         if self.owner {
             let _ = std::fs::remove_file(&self.path);
         }
@@ -376,7 +365,14 @@ mod tests {
     use super::*;
 
     fn ledger(dir: &Path, cap: u64) -> Ledger {
-        Ledger::create(&dir.join("oomsim-test-gpu"), cap, false, 0, "sim").unwrap()
+        Ledger::create(
+            &dir.join("oomsim-test-gpu"),
+            cap,
+            DeviceBackend::Sim,
+            0,
+            "sim",
+        )
+        .unwrap()
     }
 
     #[test]

@@ -163,7 +163,7 @@ pub fn prepare(spec: &GpuSpec, run_id: &str) -> Result<RunDevice, GpuError> {
     let ledger = Ledger::create(
         &ledger::path_for(run_id),
         info.total_bytes,
-        info.backend == DeviceBackend::Cuda,
+        info.backend,
         info.index,
         &info.name,
     )?;

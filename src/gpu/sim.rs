@@ -97,7 +97,8 @@ mod tests {
     fn sim_device_refuses_past_capacity_with_cuda_text() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("oomsim-t-gpu");
-        let ledger = Arc::new(Ledger::create(&path, 3 << 30, false, 1, "sim").unwrap());
+        let ledger =
+            Arc::new(Ledger::create(&path, 3 << 30, DeviceBackend::Sim, 1, "sim").unwrap());
         let slot = ledger.claim(0).unwrap();
         let dev = SimDevice::new(ledger.clone(), slot);
         let mut a = dev.alloc(2 << 30).unwrap();

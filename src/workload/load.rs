@@ -4,7 +4,6 @@
 
 use std::fs::File;
 use std::io::Read;
-use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use super::Region;
@@ -152,7 +151,7 @@ pub fn model_load(
             let f = file
                 .as_ref()
                 .ok_or_else(|| std::io::Error::other("mmap needs a file"))?;
-            let map = Mapping::new(f, size)?;
+            let map = map_file(f, size)?;
             events.emit(Event::DualResidencyStart {
                 host_bytes: m.size_bytes,
                 page_cache: true,
@@ -160,7 +159,7 @@ pub fn model_load(
             });
             let mut oom = None;
             for (off, n) in pieces {
-                if let Err(o) = tensors.push(map.slice(off, n))? {
+                if let Err(o) = tensors.push(&map[off..off + n])? {
                     oom = Some(o);
                     break;
                 }
@@ -184,50 +183,16 @@ fn hold(s: f64) {
     }
 }
 
-/// A read-only shared mapping of a file: pages come from the page cache.
-struct Mapping {
-    ptr: *mut u8,
-    len: usize,
-}
-
-impl Mapping {
-    fn new(f: &File, len: usize) -> std::io::Result<Mapping> {
-        let actual = f.metadata()?.len();
-        if actual < len as u64 {
-            return Err(std::io::Error::other(format!(
-                "the weights file has {actual} bytes, fewer than the {len} to load"
-            )));
-        }
-        // SAFETY: a fresh read-only shared mapping of our open file, checked below.
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ,
-                libc::MAP_SHARED,
-                f.as_raw_fd(),
-                0,
-            )
-        };
-        if ptr == libc::MAP_FAILED {
-            return Err(std::io::Error::last_os_error());
-        }
-        Ok(Mapping {
-            ptr: ptr.cast(),
-            len,
-        })
+/// A read-only shared mapping of the first `len` bytes of a weights file:
+/// pages come from the page cache.
+fn map_file(f: &File, len: usize) -> std::io::Result<memmap2::Mmap> {
+    let actual = f.metadata()?.len();
+    if actual < len as u64 {
+        return Err(std::io::Error::other(format!(
+            "the weights file has {actual} bytes, fewer than the {len} to load"
+        )));
     }
-
-    fn slice(&self, off: usize, n: usize) -> &[u8] {
-        assert!(off + n <= self.len);
-        // SAFETY: inside the mapping, which lives as long as self.
-        unsafe { std::slice::from_raw_parts(self.ptr.add(off), n) }
-    }
-}
-
-impl Drop for Mapping {
-    fn drop(&mut self) {
-        // SAFETY: unmapping exactly what new() mapped.
-        unsafe { libc::munmap(self.ptr.cast(), self.len) };
-    }
+    // SAFETY: the weights file is oomsim's own (written before the run or
+    // given by the scenario) and is not truncated or written while mapped.
+    unsafe { memmap2::MmapOptions::new().len(len).map(f) }
 }

@@ -1,6 +1,8 @@
 //! An anonymous mapping touched page by page, the unit every allocation
 //! workload is built from.
 
+use memmap2::{Advice, MmapMut, MmapOptions, UncheckedAdvice};
+
 use crate::plan::Pages;
 
 const PAGE: usize = 4096;
@@ -9,9 +11,11 @@ const HUGE_PAGE: usize = 2 << 20;
 /// Virtual space reserved up front; memory is charged only as it is touched.
 #[derive(Debug)]
 pub struct Region {
-    base: *mut u8,
-    map_len: usize,
-    start: *mut u8,
+    /// The whole mapping (None for an empty region); with huge pages 2 MiB
+    /// longer than asked, so that the region can start on an aligned address.
+    map: Option<MmapMut>,
+    /// Where the region starts inside the mapping.
+    offset: usize,
     len: usize,
     touched: usize,
 }
@@ -23,51 +27,31 @@ impl Region {
             .map_err(|_| std::io::Error::other("size exceeds the address space"))?;
         if len == 0 {
             return Ok(Region {
-                base: std::ptr::null_mut(),
-                map_len: 0,
-                start: std::ptr::null_mut(),
+                map: None,
+                offset: 0,
                 len: 0,
                 touched: 0,
             });
         }
-        let align = if pages == Pages::Huge {
-            HUGE_PAGE
-        } else {
-            PAGE
+        // A mapping starts on a page; only huge pages need room to align.
+        let (align, slack) = match pages {
+            Pages::Huge => (HUGE_PAGE, HUGE_PAGE),
+            Pages::Small => (PAGE, 0),
         };
-        let map_len = len.next_multiple_of(align) + align;
-        // SAFETY: a fresh private anonymous mapping; checked for MAP_FAILED below.
-        let base = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                map_len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-                -1,
-                0,
-            )
-        };
-        if base == libc::MAP_FAILED {
-            return Err(std::io::Error::last_os_error());
-        }
-        let base = base.cast::<u8>();
-        let offset = (base as usize).next_multiple_of(align) - base as usize;
-        // SAFETY: offset < align <= map_len - len, so start..start+len is inside the mapping.
-        let start = unsafe { base.add(offset) };
+        let map_len = len.next_multiple_of(align) + slack;
+        // Private, anonymous, and without reserving swap: charged page by page.
+        let map = MmapOptions::new()
+            .len(map_len)
+            .no_reserve_swap()
+            .map_anon()?;
+        let base = map.as_ptr() as usize;
+        let offset = base.next_multiple_of(align) - base;
         if pages == Pages::Huge {
-            // SAFETY: advising a range inside our own mapping.
-            unsafe {
-                libc::madvise(
-                    start.cast(),
-                    len.next_multiple_of(HUGE_PAGE),
-                    libc::MADV_HUGEPAGE,
-                )
-            };
+            map.advise_range(Advice::HugePage, offset, len.next_multiple_of(HUGE_PAGE))?;
         }
         Ok(Region {
-            base,
-            map_len,
-            start,
+            map: Some(map),
+            offset,
             len,
             touched: 0,
         })
@@ -78,17 +62,25 @@ impl Region {
         self.touched as u64
     }
 
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        match &mut self.map {
+            Some(m) => &mut m[self.offset..self.offset + self.len],
+            None => &mut [],
+        }
+    }
+
     /// Write one byte in every page up to `upto` bytes (capped at the region).
     pub fn touch_to(&mut self, upto: u64) {
         let upto = (upto.min(self.len as u64) as usize)
             .next_multiple_of(PAGE)
             .min(self.len);
-        let mut off = self.touched.next_multiple_of(PAGE);
-        while off < upto {
-            // SAFETY: off < len, inside the mapping; volatile so the write is not elided.
-            unsafe { self.start.add(off).write_volatile(1) };
-            off += PAGE;
+        let from = self.touched.next_multiple_of(PAGE);
+        let bytes = self.bytes_mut();
+        for off in (from..upto).step_by(PAGE) {
+            bytes[off] = 1;
         }
+        // The writes are the point: keep them from being optimized away.
+        std::hint::black_box(&bytes[..upto]);
         self.touched = self.touched.max(upto);
     }
 
@@ -96,46 +88,38 @@ impl Region {
     pub fn slice_mut(&mut self, offset: usize, len: usize) -> &mut [u8] {
         assert!(offset + len <= self.len, "slice past the region");
         self.touched = self.touched.max(offset + len);
-        // SAFETY: offset..offset+len lies inside our mapping (asserted above),
-        // and &mut self makes the slice the only reference.
-        unsafe { std::slice::from_raw_parts_mut(self.start.add(offset), len) }
+        &mut self.bytes_mut()[offset..offset + len]
     }
 
-    /// `len` bytes from `offset` for reading.
+    /// `len` bytes from `offset` for reading; untouched pages read as zeros.
     pub fn slice(&self, offset: usize, len: usize) -> &[u8] {
         assert!(offset + len <= self.len, "slice past the region");
-        // SAFETY: inside our mapping (asserted above); untouched pages read as zeros.
-        unsafe { std::slice::from_raw_parts(self.start.add(offset), len) }
+        match &self.map {
+            Some(m) => &m[self.offset + offset..self.offset + offset + len],
+            None => &[],
+        }
     }
 
     /// Lock the whole region in memory (page-locked, as a pinned DMA buffer is).
     pub fn lock(&mut self) -> std::io::Result<()> {
-        if self.len == 0 {
-            return Ok(());
+        if let Some(m) = &self.map {
+            m.lock()?;
+            self.touched = self.len;
         }
-        // SAFETY: locking a range inside our own mapping.
-        if unsafe { libc::mlock(self.start.cast(), self.len) } != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        self.touched = self.len;
         Ok(())
     }
 
     /// Give the touched pages back to the kernel; the reservation stays.
     pub fn release(&mut self) {
-        if self.touched > 0 {
-            // SAFETY: the touched range lies inside our mapping.
-            unsafe { libc::madvise(self.start.cast(), self.touched, libc::MADV_DONTNEED) };
+        if let Some(m) = &self.map
+            && self.touched > 0
+        {
+            // SAFETY: MADV_DONTNEED zeroes the range; &mut self means no slice
+            // of it is alive, and zeros are what an untouched region holds.
+            let _ = unsafe {
+                m.unchecked_advise_range(UncheckedAdvice::DontNeed, self.offset, self.touched)
+            };
             self.touched = 0;
-        }
-    }
-}
-
-impl Drop for Region {
-    fn drop(&mut self) {
-        if !self.base.is_null() {
-            // SAFETY: unmapping exactly what reserve mapped.
-            unsafe { libc::munmap(self.base.cast(), self.map_len) };
         }
     }
 }
@@ -148,8 +132,9 @@ mod tests {
     fn resident(r: &Region) -> u64 {
         let pages = r.len.div_ceil(PAGE);
         let mut vec = vec![0u8; pages];
+        let start = r.slice(0, r.len).as_ptr();
         // SAFETY: start..start+len is our mapping; vec has one byte per page.
-        let rc = unsafe { libc::mincore(r.start.cast(), r.len, vec.as_mut_ptr()) };
+        let rc = unsafe { libc::mincore(start.cast_mut().cast(), r.len, vec.as_mut_ptr()) };
         assert_eq!(rc, 0);
         vec.iter().filter(|b| *b & 1 == 1).count() as u64 * PAGE as u64
     }
@@ -172,7 +157,7 @@ mod tests {
     #[test]
     fn huge_region_is_aligned() {
         let r = Region::reserve(4 << 20, Pages::Huge).unwrap();
-        assert_eq!(r.start as usize % HUGE_PAGE, 0);
+        assert_eq!(r.slice(0, 1).as_ptr() as usize % HUGE_PAGE, 0);
         assert!(Region::reserve(0, Pages::Small).is_ok());
     }
 }

@@ -41,7 +41,7 @@ pub fn planner(work: &Path) -> Result<PlannerStats, Failure> {
     std::hint::black_box(fits);
     let path = work.join("oomsim-bench-gpu");
     let ledger = std::sync::Arc::new(
-        Ledger::create(&path, 80 << 30, false, 0, "bench")
+        Ledger::create(&path, 80 << 30, crate::gpu::DeviceBackend::Sim, 0, "bench")
             .map_err(|e| Failure::internal(e.to_string()))?,
     );
     let dev = crate::gpu::sim_device(ledger).map_err(|e| Failure::internal(e.to_string()))?;
