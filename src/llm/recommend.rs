@@ -35,18 +35,22 @@ impl std::fmt::Display for Knob {
     }
 }
 
+/// Settings that serve.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Settings {
+    pub gpu_memory_utilization: f64,
+    pub max_model_len: u64,
+    pub max_num_seqs: u64,
+    pub kv_tokens: u64,
+    /// The max_model_len asked for, when a shorter one is recommended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shortened_from: Option<u64>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Recommendation {
-    Settings {
-        gpu_memory_utilization: f64,
-        max_model_len: u64,
-        max_num_seqs: u64,
-        kv_tokens: u64,
-        /// The max_model_len asked for, when a shorter one is recommended.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        shortened_from: Option<u64>,
-    },
+    Settings(Settings),
     /// Not even one sequence of `min_len` tokens fits at the highest
     /// utilization vLLM allows.
     NothingFits {
@@ -89,13 +93,13 @@ pub fn recommend(inp: &Inputs) -> Recommendation {
         .find(|&l| fits(l) >= SERVING_CONCURRENCY)
         .or_else(|| lengths(inp.max_model_len).find(|&l| fits(l) >= 1));
     if let Some(len) = len {
-        return Recommendation::Settings {
+        return Recommendation::Settings(Settings {
             gpu_memory_utilization: util,
             max_model_len: len,
             max_num_seqs: fits(len).min(inp.max_num_seqs),
             kv_tokens: tokens,
             shortened_from: (len != inp.max_model_len).then_some(inp.max_model_len),
-        };
+        });
     }
     let min_len = MIN_MODEL_LEN.min(inp.max_model_len);
     let (knob, short_bytes) = match inp.kv_cache_memory {

@@ -12,7 +12,7 @@ use std::fmt::Write;
 use serde::Serialize;
 
 use super::model::{Dtype, ModelConfig};
-use super::recommend::{Knob, Recommendation, recommend};
+use super::recommend::{Knob, Recommendation, Settings, recommend};
 use crate::units::fmt_human;
 
 pub const DEFAULT_UTILIZATION: f64 = 0.90;
@@ -333,13 +333,13 @@ pub fn describe(inp: &Inputs, p: &VllmPlan) -> String {
 /// The `Recommended:` line: settings that serve, or which knob and how far.
 fn describe_recommendation(r: &Recommendation) -> String {
     match r {
-        Recommendation::Settings {
+        Recommendation::Settings(Settings {
             gpu_memory_utilization,
             max_model_len,
             max_num_seqs,
             kv_tokens,
             shortened_from,
-        } => {
+        }) => {
             let mut line = format!(
                 "Recommended:    --gpu-memory-utilization {gpu_memory_utilization:.2} --max-model-len {max_model_len} --max-num-seqs {max_num_seqs} ({kv_tokens} KV tokens)"
             );
@@ -437,20 +437,13 @@ mod tests {
         inp.other_bytes = 6 << 30;
         let p = plan(&inp);
         assert!(p.headroom_bytes < 0, "0.95 leaves 4Gi, 7Gi+ is needed");
-        let Recommendation::Settings {
-            gpu_memory_utilization,
-            max_model_len,
-            max_num_seqs,
-            kv_tokens,
-            shortened_from,
-        } = p.recommended
-        else {
+        let Recommendation::Settings(r) = p.recommended else {
             panic!("80Gi fits: {:?}", p.recommended)
         };
         // (80 - 6 - 1 - logits 0.12) / 80 = 0.91
-        assert_eq!(gpu_memory_utilization, 0.91);
-        assert_eq!((max_model_len, shortened_from), (8192, None));
-        assert!(max_num_seqs >= 1 && max_num_seqs * max_model_len <= kv_tokens);
+        assert_eq!(r.gpu_memory_utilization, 0.91);
+        assert_eq!((r.max_model_len, r.shortened_from), (8192, None));
+        assert!(r.max_num_seqs >= 1 && r.max_num_seqs * r.max_model_len <= r.kv_tokens);
     }
 
     #[test]
@@ -458,13 +451,13 @@ mod tests {
         let mut inp = Inputs::new(llama3_8b(), Dtype::Bf16, 24 << 30);
         inp.max_model_len = 131_072;
         let p = plan(&inp);
-        let Recommendation::Settings {
+        let Recommendation::Settings(Settings {
             max_model_len,
             max_num_seqs,
             kv_tokens,
             shortened_from,
             ..
-        } = p.recommended
+        }) = p.recommended
         else {
             panic!("24Gi fits: {:?}", p.recommended)
         };
@@ -513,15 +506,10 @@ mod tests {
             with(short_bytes - (1 << 20)),
             Recommendation::NothingFits { .. }
         ));
-        let Recommendation::Settings {
-            max_model_len,
-            max_num_seqs,
-            ..
-        } = with(short_bytes)
-        else {
+        let Recommendation::Settings(r) = with(short_bytes) else {
             panic!("{short_bytes} more should fit")
         };
-        assert!(max_model_len >= 2048 && max_num_seqs >= 1);
+        assert!(r.max_model_len >= 2048 && r.max_num_seqs >= 1);
         // A given KV cache too small for one sequence names that flag.
         let mut given = Inputs::new(llama3_8b(), Dtype::Bf16, 80 << 30);
         given.kv_cache_memory = Some(1 << 20);
@@ -542,15 +530,11 @@ mod tests {
                 let mut inp = Inputs::new(llama3_8b(), Dtype::Bf16, gib << 30);
                 inp.max_model_len = len;
                 match plan(&inp).recommended {
-                    Recommendation::Settings {
-                        gpu_memory_utilization,
-                        max_model_len,
-                        max_num_seqs,
-                        kv_tokens,
-                        ..
-                    } => {
-                        assert!(gpu_memory_utilization > 0.0 && max_model_len > 0);
-                        assert!(max_num_seqs >= 1 && max_num_seqs * max_model_len <= kv_tokens);
+                    Recommendation::Settings(r) => {
+                        assert!(r.gpu_memory_utilization > 0.0 && r.max_model_len > 0);
+                        assert!(
+                            r.max_num_seqs >= 1 && r.max_num_seqs * r.max_model_len <= r.kv_tokens
+                        );
                     }
                     Recommendation::NothingFits { short_bytes, .. } => assert!(short_bytes > 0),
                 }

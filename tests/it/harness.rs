@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::{assert_cleaned, cgroup_root, oomsim, report, text};
+use crate::{assert_cleaned, cgroup_root, oomsim, report, run_yaml, text};
 
 fn run_cmd(limit: &str, cmd: &[&str]) -> (std::process::Output, serde_json::Value) {
     let out = tempfile::tempdir().unwrap();
@@ -30,22 +30,11 @@ fn verdict(r: &serde_json::Value) -> (String, i64, String) {
 
 pub fn leak_in_64mi_is_oomkilled() {
     let out = tempfile::tempdir().unwrap();
-    let yaml = out.path().join("leak.yaml");
-    std::fs::write(
-        &yaml,
+    let (code, printed, r) = run_yaml(
+        out.path(),
         "name: leak64\npods:\n  - name: app\n    resources:\n      limits: {memory: 64Mi}\n    workload: {kind: leak, rate: 128Mi/s, duration: 20s}\n    expect: {reason: OOMKilled, exit_code: 137, within: 5s}\n",
-    )
-    .unwrap();
-    let o = oomsim()
-        .arg("run")
-        .arg(&yaml)
-        .arg("--out")
-        .arg(out.path())
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let r = report(out.path());
-    assert_cleaned(&r);
+    );
+    assert_eq!(code, Some(0), "{printed}");
     let pod = &r["pods"][0];
     assert_eq!(
         verdict(&r),
@@ -71,7 +60,6 @@ pub fn leak_in_64mi_is_oomkilled() {
         assert_eq!(pod["verdict"]["at_source"], "kmsg");
         assert!(pod["verdict"]["detect_latency_us"].as_f64().is_some());
     }
-    let printed = text(&o);
     assert!(
         printed.contains("Reason:     OOMKilled") && printed.contains("Exit Code:  137"),
         "{printed}"
@@ -130,21 +118,11 @@ pub fn missing_program_is_start_error() {
 
 pub fn failed_expectation_exits_1() {
     let out = tempfile::tempdir().unwrap();
-    let yaml = out.path().join("s.yaml");
-    std::fs::write(
-        &yaml,
+    let (code, printed, r) = run_yaml(
+        out.path(),
         "name: wrong\npods:\n  - name: app\n    resources:\n      limits: {memory: 64Mi}\n    workload: {kind: steady, size: 8Mi, duration: 100ms}\n    expect: {reason: OOMKilled}\n",
-    )
-    .unwrap();
-    let o = oomsim()
-        .arg("run")
-        .arg(&yaml)
-        .arg("--out")
-        .arg(out.path())
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    let r = report(out.path());
+    );
+    assert_eq!(code, Some(1), "{printed}");
     assert_eq!(r["ok"], false);
     assert!(
         r["pods"][0]["unmet"][0]
