@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::gpu::GpuSpec;
-use crate::k8s::{Qos, Reason, Threshold};
+use crate::k8s::{Pod, Qos, Reason, Resource, Resources, Threshold};
 use crate::llm::vllm;
 use crate::search::sizing::Expr;
 
@@ -201,6 +201,8 @@ pub struct PodPlan {
     pub priority: i32,
     pub request_bytes: Option<u64>,
     pub limit_bytes: Option<u64>,
+    /// CPU in millicores, for the QoS class.
+    pub cpu: Resource,
     pub swap: bool,
     pub timeout_s: f64,
     pub workload: WorkloadSpec,
@@ -213,6 +215,23 @@ pub struct PodPlan {
 impl PodPlan {
     pub fn timeout(&self) -> Duration {
         Duration::from_secs_f64(self.timeout_s)
+    }
+
+    /// The pod as the kubelet sees it.
+    pub fn k8s_pod(&self) -> Pod {
+        let memory = Resource {
+            request: self.request_bytes,
+            limit: self.limit_bytes,
+        };
+        Pod::single(
+            &self.name,
+            &self.container,
+            Resources {
+                memory,
+                cpu: self.cpu,
+            },
+            self.priority,
+        )
     }
 
     /// The weights a model-load phase loads, if the pod has one.
@@ -284,6 +303,7 @@ impl Plan {
                 priority: 0,
                 request_bytes: request,
                 limit_bytes: limit,
+                cpu: Resource::default(),
                 swap: false,
                 timeout_s: timeout.as_secs_f64(),
                 workload: WorkloadSpec {

@@ -186,11 +186,20 @@ pub fn parse_duration(text: &str) -> Result<Duration, UnitError> {
     Ok(Duration::from_nanos(total_ns.round() as u64))
 }
 
-/// Bytes as Kubernetes would print a limit: the largest exact binary suffix, else plain bytes.
+/// Bytes as Kubernetes prints a BinarySI quantity (`Quantity.String()`,
+/// apimachinery's CanonicalizeBytes): the largest exact binary suffix, else
+/// plain bytes; below 1024 it is written as DecimalSI (`1000` is `1k`).
 pub fn fmt_quantity(bytes: u64) -> String {
     const SUFFIXES: [&str; 6] = ["Ki", "Mi", "Gi", "Ti", "Pi", "Ei"];
     if bytes == 0 {
         return "0".into();
+    }
+    if bytes < 1024 {
+        return if bytes.is_multiple_of(1000) {
+            format!("{}k", bytes / 1000)
+        } else {
+            bytes.to_string()
+        };
     }
     let mut value = bytes;
     let mut unit = None;
@@ -306,7 +315,13 @@ mod tests {
     fn formatting() {
         assert_eq!(fmt_quantity(64 * 1024 * 1024), "64Mi");
         assert_eq!(fmt_quantity(1536 * 1024 * 1024), "1536Mi");
-        assert_eq!(fmt_quantity(1000), "1000");
+        // apimachinery's own examples: below 1024, DecimalSI.
+        assert_eq!(fmt_quantity(1000), "1k");
+        assert_eq!(fmt_quantity(1010), "1010");
+        assert_eq!(fmt_quantity(1024), "1Ki");
+        assert_eq!(fmt_quantity(1536), "1536");
+        assert_eq!(fmt_quantity(1_500_000), "1500000");
+        assert_eq!(fmt_quantity(59_875_328), "58472Ki");
         assert_eq!(fmt_human(66_271_232), "63.2Mi");
     }
 }

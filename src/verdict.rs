@@ -66,7 +66,7 @@ impl Cause {
                 "the kernel's OOM killer killed it: the container went over its own memory limit"
             }
             Cause::CgroupOomKillOfOtherProcess => {
-                "the OOM killer killed another process in the container, and the main process then exited with an error"
+                "the OOM killer killed another process in the container; the main process then exited (containerd reports OOMKilled whatever its exit code)"
             }
             Cause::ExternalSigkill => {
                 "killed by SIGKILL from outside the kernel's OOM killer (oom_kill did not rise): not an OOM"
@@ -217,17 +217,25 @@ pub fn classify(ev: &Evidence) -> Verdict {
         );
     }
     match exit {
-        Exit::Code(0) => {
-            let note = if oom {
-                format!(
-                    "exited 0, although the OOM killer killed {} other process(es) in the container",
-                    ev.oom_kills
-                )
-            } else {
-                Cause::Completed.describe().to_string()
-            };
-            verdict(Reason::Completed, 0, Cause::Completed, note)
-        }
+        // containerd and CRI-O say OOMKilled whenever the container's cgroup
+        // had an OOM kill, whatever the exit code (containerd
+        // internal/cri/server/events.go: TaskOOM sets the reason; the exit
+        // only fills an empty one).
+        Exit::Code(0) if oom => verdict(
+            Reason::OomKilled,
+            0,
+            Cause::CgroupOomKillOfOtherProcess,
+            format!(
+                "the OOM killer killed {} other process(es) in the container and the main process exited 0: the runtime still reports OOMKilled",
+                ev.oom_kills
+            ),
+        ),
+        Exit::Code(0) => verdict(
+            Reason::Completed,
+            0,
+            Cause::Completed,
+            Cause::Completed.describe().into(),
+        ),
         Exit::Signal(libc::SIGKILL)
             if oom && (ev.main_was_victim || ev.kernel_kill_s.is_none()) =>
         {
@@ -426,11 +434,16 @@ mod tests {
             (v.reason, v.exit_code, v.cause),
             (Reason::OomKilled, 1, Cause::CgroupOomKillOfOtherProcess)
         );
+        // Exit 0 after a worker's OOM kill: containerd still says OOMKilled.
         let v = classify(&Evidence {
             oom_kills: 1,
             ..ev(Exit::Code(0))
         });
-        assert_eq!(v.reason, Reason::Completed);
+        assert_eq!(
+            (v.reason, v.exit_code, v.cause),
+            (Reason::OomKilled, 0, Cause::CgroupOomKillOfOtherProcess)
+        );
+        assert!(!v.survived(1));
     }
 
     #[test]

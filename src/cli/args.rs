@@ -253,7 +253,9 @@ pub enum NodeCmd {
 
 #[derive(Debug, Args)]
 pub struct NodePlanArgs {
-    /// `kubectl get pods -o yaml` output: a List of Pods, or one Pod.
+    /// Manifests (YAML, several documents, or JSON): Pods, Deployments,
+    /// StatefulSets, DaemonSets, ReplicaSets, Jobs, CronJobs, Lists, or
+    /// `kubectl get pods -o yaml|json` output.
     pub pods: PathBuf,
     /// The node's memory capacity (allocatable), e.g. 16Gi.
     #[arg(long, value_name = "QTY")]

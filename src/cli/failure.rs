@@ -2,7 +2,7 @@
 //! on stderr and a distinct exit code, here and nowhere else.
 
 use crate::compare::CompareError;
-use crate::k8s::KubectlError;
+use crate::k8s::ManifestError;
 use crate::llm::model::ModelError;
 use crate::plot::PlotError;
 use crate::report::ReportError;
@@ -62,7 +62,7 @@ input_errors!(
     CompareError,
     ReportError,
     ModelError,
-    KubectlError
+    ManifestError
 );
 
 impl From<RunError> for Failure {

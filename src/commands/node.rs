@@ -1,10 +1,10 @@
-//! `oomsim node plan`: QoS, oom_score_adj and the kubelet's eviction order
-//! for pods read from `kubectl get pods -o yaml`.
+//! `oomsim node plan`: QoS, the kubelet's eviction order and each
+//! container's oom_score_adj, for pods read from manifests or `kubectl get`.
 
 use crate::cli::args::NodePlanArgs;
 use crate::cli::resolve::positive_bytes;
 use crate::cli::{Failure, exit};
-use crate::k8s::{plan_pods, pods_from_kubectl};
+use crate::k8s::{plan_pods, pods_from_manifest};
 use crate::units::{self, fmt_quantity};
 
 pub fn plan(a: &NodePlanArgs) -> Result<u8, Failure> {
@@ -12,7 +12,7 @@ pub fn plan(a: &NodePlanArgs) -> Result<u8, Failure> {
     let shown = a.pods.display().to_string();
     let text =
         std::fs::read_to_string(&a.pods).map_err(|e| Failure::input(format!("{shown}: {e}")))?;
-    let pods = pods_from_kubectl(&text, &shown)?;
+    let pods = pods_from_manifest(&text, &shown)?;
     let mut usage = Vec::new();
     for u in &a.usage {
         let (name, qty) = u
@@ -37,23 +37,58 @@ pub fn plan(a: &NodePlanArgs) -> Result<u8, Failure> {
         println!("{json:#}");
         return Ok(exit::OK);
     }
-    println!(
-        "{:<24} {:<11} {:>8} {:>10} {:>10} {:>13} {:>5}",
-        "NAME", "QOS", "PRIORITY", "REQUEST", "USAGE", "OOM_SCORE_ADJ", "EVICT"
+    let row = |name: &str,
+               qos: &str,
+               prio: &str,
+               req: &str,
+               lim: &str,
+               usage: &str,
+               adj: &str,
+               evict: &str| {
+        println!(
+            "{name:<28} {qos:<11} {prio:>10} {req:>9} {lim:>9} {usage:>9} {adj:>13} {evict:>5}"
+        );
+    };
+    row(
+        "NAME",
+        "QOS",
+        "PRIORITY",
+        "REQUEST",
+        "LIMIT",
+        "USAGE",
+        "OOM_SCORE_ADJ",
+        "EVICT",
     );
     let mut by_rank = planned.clone();
     by_rank.sort_by_key(|p| p.eviction_rank);
     for p in &by_rank {
-        println!(
-            "{:<24} {:<11} {:>8} {:>10} {:>10} {:>13} {:>5}",
-            p.name,
-            p.qos.to_string(),
-            p.priority,
-            fmt_quantity(p.request_bytes),
-            fmt_quantity(p.usage_bytes),
-            p.oom_score_adj,
-            p.eviction_rank
+        row(
+            &p.name,
+            &p.qos.to_string(),
+            &p.priority.to_string(),
+            &fmt_quantity(p.request_bytes),
+            "",
+            &fmt_quantity(p.usage_bytes),
+            "",
+            &p.eviction_rank.to_string(),
         );
+        for c in &p.containers {
+            let kind = match (c.init, c.sidecar) {
+                (_, true) => " [sidecar]",
+                (true, false) => " [init]",
+                _ => "",
+            };
+            row(
+                &format!("  {}{kind}", c.name),
+                "",
+                "",
+                &fmt_quantity(c.request_bytes),
+                &c.limit_bytes.map_or("-".into(), fmt_quantity),
+                "",
+                &c.oom_score_adj.to_string(),
+                "",
+            );
+        }
     }
     println!(
         "Eviction order (the kubelet's keys: usage over request first, then lower priority, then usage above request); QoS is not itself a key."

@@ -1,14 +1,20 @@
 //! Kubernetes' own rules, as the API server, the kubelet and the container
 //! runtime apply them: QoS classes, the reasons `kubectl describe pod`
 //! shows, the kubelet's memory policy (oom_score_adj, eviction ranking,
-//! thresholds, its message), and reading `kubectl get pods -o yaml`.
+//! thresholds, its message), and reading pods out of manifests and `kubectl get -o yaml|json`.
 
-mod kubectl;
+mod manifest;
+mod node_plan;
+mod oom_score;
+mod pod;
 mod policy;
 mod qos;
 mod reason;
 
-pub use kubectl::{KubectlError, plan_pods, pods_from_kubectl};
-pub use policy::{PodUsage, Threshold, eviction_message, oom_score_adj, rank};
+pub use manifest::{ManifestError, pods_from_manifest};
+pub use node_plan::plan_pods;
+pub use oom_score::oom_score_adj;
+pub use pod::{Pod, Resource, Resources};
+pub use policy::{ContainerUsage, PodUsage, Threshold, eviction_message, rank};
 pub use qos::{Qos, qos_class};
 pub use reason::Reason;

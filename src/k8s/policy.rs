@@ -1,6 +1,6 @@
-//! The kubelet's memory policy, followed to the letter.
+//! The kubelet's memory eviction policy, followed to the letter
+//! (`oom_score_adj` is in oom_score.rs).
 //!
-//! - `oom_score_adj` per QoS class (pkg/kubelet/qos/policy.go).
 //! - Eviction ranking (pkg/kubelet/eviction/helpers.go, memory): pods whose
 //!   working set exceeds their request first, then lower priority, then the
 //!   larger `working set - request`. QoS class is not a key of its own; it
@@ -10,25 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Qos;
 use crate::units::{UnitError, fmt_quantity};
-
-pub const GUARANTEED_OOM_SCORE_ADJ: i32 = -997;
-pub const BESTEFFORT_OOM_SCORE_ADJ: i32 = 1000;
-
-/// The kubelet's oom_score_adj for a container of this pod.
-pub fn oom_score_adj(qos: Qos, request_bytes: u64, capacity_bytes: u64) -> i32 {
-    match qos {
-        Qos::Guaranteed => GUARANTEED_OOM_SCORE_ADJ,
-        Qos::BestEffort => BESTEFFORT_OOM_SCORE_ADJ,
-        Qos::Burstable => {
-            let cap = capacity_bytes.max(1) as i128;
-            let adj = 1000 - (1000 * request_bytes as i128) / cap;
-            // Never as protected as Guaranteed, never as exposed as BestEffort.
-            adj.clamp(3, 999) as i32
-        }
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ThresholdError {
@@ -63,10 +45,12 @@ impl Threshold {
         Ok(Threshold::Bytes(crate::units::parse_bytes(s)?))
     }
 
+    /// `GetThresholdQuantity`: a percentage is a float32 (as the kubelet
+    /// parses it) of the capacity, truncated: 10% of 8Gi is 858993472.
     pub fn bytes(self, capacity: u64) -> u64 {
         match self {
             Threshold::Bytes(b) => b,
-            Threshold::Percent(p) => (capacity as f64 * p / 100.0) as u64,
+            Threshold::Percent(p) => (capacity as f64 * f64::from(p as f32 / 100.0)) as u64,
         }
     }
 }
@@ -104,42 +88,62 @@ pub fn rank(pods: &[PodUsage]) -> Vec<usize> {
     order
 }
 
-/// The kubelet's eviction message, naming the pod's container.
+/// One container's line in the eviction message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContainerUsage {
+    pub name: String,
+    /// The container's own request (defaulted from its limit), 0 if none.
+    pub request_bytes: u64,
+    pub working_set_bytes: u64,
+}
+
+/// The kubelet's eviction message (pkg/kubelet/eviction/helpers.go
+/// `evictionMessage`): the threshold and what was available, the pod-level
+/// request when the pod has one, then every container using more than its
+/// own request, each fragment ending in ". " as the kubelet writes it.
 pub fn eviction_message(
-    threshold: &str,
+    threshold: Threshold,
+    capacity: u64,
     available: i64,
     pod: &PodUsage,
-    container: &str,
+    pod_request: Option<u64>,
+    containers: &[ContainerUsage],
 ) -> String {
-    format!(
-        "The node was low on resource: memory. Threshold quantity: {threshold}, available: {}Ki. Container {container} was using {}Ki, request is {}, has larger consumption of memory.",
-        available.div_euclid(1024),
-        pod.working_set_bytes / 1024,
-        fmt_quantity(pod.request_bytes)
-    )
+    let mut m = format!(
+        "The node was low on resource: memory. Threshold quantity: {}, available: {}. ",
+        fmt_quantity(threshold.bytes(capacity)),
+        fmt_quantity(available.max(0) as u64)
+    );
+    if let Some(request) = pod_request {
+        m += &format!(
+            "Pod {} was using {}, request is {}, has larger consumption of memory. ",
+            pod.name,
+            fmt_quantity(pod.working_set_bytes),
+            fmt_quantity(request)
+        );
+    }
+    for c in containers
+        .iter()
+        .filter(|c| c.working_set_bytes > c.request_bytes)
+    {
+        m += &format!(
+            "Container {} was using {}, request is {}, has larger consumption of memory. ",
+            c.name,
+            fmt_quantity(c.working_set_bytes),
+            fmt_quantity(c.request_bytes)
+        );
+    }
+    m
 }
 
 #[cfg(test)]
 mod tests {
+    //! pkg/kubelet/eviction/helpers_test.go: the memory ranking tests and
+    //! every case of TestEvictionMessage.
+
     use super::*;
 
-    const GI: u64 = 1 << 30;
-
-    #[test]
-    fn oom_score_adj_at_the_clamps_and_between() {
-        assert_eq!(oom_score_adj(Qos::Guaranteed, 8 * GI, 16 * GI), -997);
-        assert_eq!(oom_score_adj(Qos::BestEffort, 0, 16 * GI), 1000);
-        // 1000 - 1000 x 4Gi / 16Gi = 750.
-        assert_eq!(oom_score_adj(Qos::Burstable, 4 * GI, 16 * GI), 750);
-        // Integer division: 1000 - 1000 x 1000 / 3000 = 1000 - 333 = 667.
-        assert_eq!(oom_score_adj(Qos::Burstable, 1000, 3000), 667);
-        // A request as large as the node would give 0: raised to 3.
-        assert_eq!(oom_score_adj(Qos::Burstable, 16 * GI, 16 * GI), 3);
-        assert_eq!(oom_score_adj(Qos::Burstable, 32 * GI, 16 * GI), 3);
-        // A tiny request would give 1000: lowered to 999.
-        assert_eq!(oom_score_adj(Qos::Burstable, 1, 16 * GI), 999);
-        assert_eq!(oom_score_adj(Qos::Burstable, 0, 16 * GI), 999);
-    }
+    const MI: u64 = 1 << 20;
 
     fn pod(name: &str, priority: i32, request: u64, ws: u64) -> PodUsage {
         PodUsage {
@@ -155,60 +159,168 @@ mod tests {
     }
 
     #[test]
-    fn ranking_follows_the_kubelet_not_the_qos_shorthand() {
-        const MI: u64 = 1 << 20;
+    fn ordered_by_exceeds_request_and_priority_and_memory() {
+        // TestOrderedByExceedsRequestMemory.
         let pods = [
-            pod("guaranteed", 0, 512 * MI, 512 * MI),
-            pod("besteffort", 0, 0, 300 * MI),
-            pod("burstable-leak", 0, 256 * MI, 2048 * MI),
-            pod("burstable-under", 0, 1024 * MI, 600 * MI),
+            pod("below-requests", -1, 200 * MI, 199 * MI),
+            pod("exceeds-requests", 1, 100 * MI, 101 * MI),
         ];
-        // Both over their request; the leaker is further over than BestEffort.
-        // Then the Guaranteed pod at its request (0 over) before the Burstable
-        // one 424Mi under its own: QoS class is not a key.
+        assert_eq!(names(&pods), ["exceeds-requests", "below-requests"]);
+        // TestOrderedByPriority (no usage: all equal, none over).
+        let pods = [
+            pod("high-priority", 12534, 200 * MI, 0),
+            pod("medium-priority", 1, 100 * MI, 0),
+            pod("low-priority", -134, 0, 0),
+        ];
         assert_eq!(
             names(&pods),
-            [
-                "burstable-leak",
-                "besteffort",
-                "guaranteed",
-                "burstable-under"
-            ]
+            ["low-priority", "medium-priority", "high-priority"]
         );
-        // Priority comes before the amount over request.
-        let pods = [
-            pod("big-important", 1000, 0, 4096 * MI),
-            pod("small-plain", 0, 0, 10 * MI),
+        // TestOrderedByPriorityMemory: the full rankMemoryPressure.
+        let table = [
+            ("above-requests-low-priority-high-usage", -1, 0, 500),
+            ("above-requests-low-priority-low-usage", -1, 0, 50),
+            ("above-requests-high-priority-high-usage", 1, 100, 600),
+            ("above-requests-high-priority-low-usage", 1, 100, 150),
+            ("below-requests-low-priority-high-usage", -1, 1024, 800),
+            ("below-requests-low-priority-low-usage", -1, 1024, 200),
+            ("below-requests-high-priority-high-usage", 1, 1024, 800),
+            ("below-requests-high-priority-low-usage", 1, 1024, 200),
         ];
-        assert_eq!(names(&pods), ["small-plain", "big-important"]);
-        // Over request beats priority: a high-priority pod over its request goes
-        // before a low-priority pod within its request.
-        let pods = [
-            pod("low-within", -10, 1024 * MI, 900 * MI),
-            pod("high-over", 100, 100 * MI, 200 * MI),
-        ];
-        assert_eq!(names(&pods), ["high-over", "low-within"]);
-        // Within their requests: lower priority, then the one closest to its request.
-        let pods = [
-            pod("a", 0, 1024 * MI, 100 * MI),
-            pod("b", 0, 1024 * MI, 1000 * MI),
-        ];
-        assert_eq!(names(&pods), ["b", "a"]);
+        let pods: Vec<PodUsage> = table
+            .iter()
+            .rev()
+            .map(|&(n, p, r, u)| pod(n, p, r * MI, u * MI))
+            .collect();
+        let expected: Vec<&str> = table.iter().map(|t| t.0).collect();
+        assert_eq!(names(&pods), expected);
     }
 
     #[test]
-    fn thresholds_and_the_kubelet_message() {
-        assert_eq!(Threshold::parse("100Mi"), Ok(Threshold::Bytes(100 << 20)));
-        assert_eq!(Threshold::parse("10%").unwrap().bytes(1000), 100);
-        assert!(Threshold::parse("120%").is_err());
-        let usage = pod("web", 0, 18_281_250 * 1024, 25_712_144 * 1024);
+    fn ordered_by_memory_within_the_same_priority_and_exceeding() {
+        // TestOrderedByMemory's pods, ranked by the full comparator: the
+        // pods over their request first (largest over first), then the rest.
+        let pods = [
+            pod("best-effort-high", 0, 0, 500 * MI),
+            pod("best-effort-low", 0, 0, 300 * MI),
+            pod("burstable-high", 0, 100 * MI, 800 * MI),
+            pod("burstable-low", 0, 100 * MI, 300 * MI),
+            pod("guaranteed-high", 0, 1024 * MI, 800 * MI),
+            pod("guaranteed-low", 0, 1024 * MI, 200 * MI),
+        ];
         assert_eq!(
-            eviction_message("100Mi", 95_044 * 1024, &usage, "app"),
-            "The node was low on resource: memory. Threshold quantity: 100Mi, available: 95044Ki. Container app was using 25712144Ki, request is 18281250Ki, has larger consumption of memory."
+            names(&pods),
+            [
+                "burstable-high",
+                "best-effort-high",
+                "best-effort-low",
+                "burstable-low",
+                "guaranteed-high",
+                "guaranteed-low"
+            ]
         );
-        // The message names the container as it is called, not `app`.
-        assert!(
-            eviction_message("100Mi", 0, &usage, "nginx").contains("Container nginx was using")
+    }
+
+    fn c(name: &str, request: u64, ws: u64) -> ContainerUsage {
+        ContainerUsage {
+            name: name.into(),
+            request_bytes: request * MI,
+            working_set_bytes: ws * MI,
+        }
+    }
+
+    /// TestEvictionMessage's cases: (containers with usage, expected clauses).
+    #[test]
+    fn eviction_message_clauses_as_the_kubelet_writes_them() {
+        let p = pod("pod", 1, 0, MI);
+        let msg = |containers: &[ContainerUsage]| {
+            let m = eviction_message(
+                Threshold::Bytes(100 * MI),
+                0,
+                59_875_328,
+                &p,
+                None,
+                containers,
+            );
+            let head = "The node was low on resource: memory. Threshold quantity: 100Mi, available: 58472Ki. ";
+            assert!(m.starts_with(head), "{m}");
+            m[head.len()..].to_string()
+        };
+        let clause = |n: &str, u: &str, r: &str| {
+            format!(
+                "Container {n} was using {u}, request is {r}, has larger consumption of memory. "
+            )
+        };
+        // 1: nobody over; 3: equal to the request is not over.
+        assert_eq!(
+            msg(&[c("restartable-init1", 200, 150), c("regular1", 200, 100)]),
+            ""
+        );
+        // 2: an init container over its request.
+        assert_eq!(
+            msg(&[c("init1", 100, 150)]),
+            clause("init1", "150Mi", "100Mi")
+        );
+        // 3 and 4.
+        assert_eq!(
+            msg(&[
+                c("restartable-init1", 200, 250),
+                c("restartable-init2", 200, 150),
+                c("regular1", 200, 200)
+            ]),
+            clause("restartable-init1", "250Mi", "200Mi")
+        );
+        assert_eq!(
+            msg(&[
+                c("restartable-init1", 200, 200),
+                c("regular1", 200, 250),
+                c("regular2", 300, 250)
+            ]),
+            clause("regular1", "250Mi", "200Mi")
+        );
+        // 6: no request prints as 0.
+        assert_eq!(
+            msg(&[
+                c("restartable-init1", 0, 250),
+                c("restartable-init2", 300, 250),
+                c("regular1", 0, 200)
+            ]),
+            clause("restartable-init1", "250Mi", "0") + &clause("regular1", "200Mi", "0")
+        );
+        // 7: several, in the order given.
+        assert_eq!(
+            msg(&[
+                c("restartable-init1", 100, 150),
+                c("restartable-init2", 200, 250),
+                c("restartable-init3", 300, 250),
+                c("regular1", 300, 50),
+                c("regular2", 200, 250),
+                c("regular3", 100, 400)
+            ]),
+            clause("restartable-init1", "150Mi", "100Mi")
+                + &clause("restartable-init2", "250Mi", "200Mi")
+                + &clause("regular2", "250Mi", "200Mi")
+                + &clause("regular3", "400Mi", "100Mi")
+        );
+    }
+
+    #[test]
+    fn thresholds_and_the_pod_level_clause() {
+        assert_eq!(Threshold::parse("100Mi"), Ok(Threshold::Bytes(100 << 20)));
+        // float32 as the kubelet parses it: 858993472, not 858993459.
+        assert_eq!(Threshold::parse("10%").unwrap().bytes(8 << 30), 858_993_472);
+        assert!(Threshold::parse("120%").is_err());
+        let m = eviction_message(
+            Threshold::Percent(10.0),
+            8 << 30,
+            -5,
+            &pod("p", 0, 1 << 30, 2 << 30),
+            Some(1 << 30),
+            &[],
+        );
+        assert_eq!(
+            m,
+            "The node was low on resource: memory. Threshold quantity: 858993472, available: 0. Pod p was using 2Gi, request is 1Gi, has larger consumption of memory. "
         );
     }
 }

@@ -10,7 +10,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::cgroup::Cgroup;
-use crate::k8s::{PodUsage, eviction_message, rank};
+use crate::k8s::{ContainerUsage, PodUsage, eviction_message, rank};
 use crate::monitor::clock::{monotonic_ns, seconds_between};
 use crate::monitor::sampler::PodClock;
 use crate::plan::NodeSpec;
@@ -112,10 +112,9 @@ fn run(spec: &NodeSpec, node: &Cgroup, pods: &[Watched], stop: &AtomicBool) -> N
             _ => false,
         };
         let signal = if available < hard as i64 {
-            Some(("hard", hard, spec.hard.to_string()))
+            Some(("hard", hard, spec.hard))
         } else if soft_due {
-            spec.soft
-                .map(|(s, _)| ("soft", s.bytes(cap), s.to_string()))
+            spec.soft.map(|(s, _)| ("soft", s.bytes(cap), s))
         } else {
             None
         };
@@ -158,7 +157,13 @@ fn run(spec: &NodeSpec, node: &Cgroup, pods: &[Watched], stop: &AtomicBool) -> N
         };
         let (idx, victim) = &live[first];
         let pod = &pods[*idx];
-        let message = eviction_message(&threshold, available, victim, &pod.container);
+        // One container per pod: its usage is the pod's.
+        let container = ContainerUsage {
+            name: pod.container.clone(),
+            request_bytes: pod.request_bytes,
+            working_set_bytes: victim.working_set_bytes,
+        };
+        let message = eviction_message(threshold, cap, available, victim, None, &[container]);
         // Hard eviction: no grace period. A pod whose processes were all gone
         // by now ended by itself: it was not evicted.
         if pod.group.kill_all() == 0 {

@@ -108,15 +108,19 @@ pub fn run(
     let adjs: Vec<i32> = plan
         .pods
         .iter()
-        .map(|p| oom_score_adj(p.qos, p.request_bytes.unwrap_or(0), capacity))
+        .map(|p| {
+            let pod = p.k8s_pod();
+            oom_score_adj(&pod, &pod.containers[0], capacity)
+        })
         .collect();
     let evicted: Vec<EvictedFlag> = plan.pods.iter().map(|_| Arc::default()).collect();
     let mut pod_groups = Vec::with_capacity(plan.pods.len());
     let mut swaps = Vec::with_capacity(plan.pods.len());
     for pod in &plan.pods {
-        let (group, swap) = run_group
-            .group
-            .create_child(&pod.name, pod.limit_bytes, pod.swap)?;
+        let (group, swap) =
+            run_group
+                .group
+                .create_child(&pod.name, pod.k8s_pod().memory_limit(), pod.swap)?;
         pod_groups.push(group);
         swaps.push(swap);
     }

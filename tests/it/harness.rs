@@ -107,6 +107,26 @@ pub fn python_over_its_limit_is_oomkilled() {
     );
 }
 
+/// containerd's rule: a worker OOM-killed in the container makes the
+/// container OOMKilled even when the main process then exits 0.
+pub fn worker_oom_kill_then_exit_0_is_oomkilled_with_code_0() {
+    let (o, r) = run_cmd(
+        "64Mi",
+        &["sh", "-c", "python3 -c 'b = bytearray(256 << 20)'; exit 0"],
+    );
+    assert_eq!(
+        verdict(&r),
+        (
+            "OOMKilled".into(),
+            0,
+            "cgroup_oom_kill_of_other_process".into()
+        )
+    );
+    assert_eq!(r["pods"][0]["oom_kill_count"], 1);
+    // A one-off run expects Completed: this did not complete.
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+}
+
 pub fn missing_program_is_start_error() {
     let (_, r) = run_cmd("64Mi", &["/nonexistent/program"]);
     let (reason, code, cause) = verdict(&r);

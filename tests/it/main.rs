@@ -52,6 +52,7 @@ const CGROUPS: &[(&str, fn())] = tests![
     harness::exit_3_is_app_error,
     harness::fitting_program_completes,
     harness::python_over_its_limit_is_oomkilled,
+    harness::worker_oom_kill_then_exit_0_is_oomkilled_with_code_0,
     harness::missing_program_is_start_error,
     harness::failed_expectation_exits_1,
     harness::ctrl_c_kills_children_and_removes_cgroups,

@@ -30,7 +30,9 @@ pub fn leaking_pod_is_evicted_below_its_own_limit_in_kubelet_order() {
         v["message"]
             .as_str()
             .unwrap()
-            .ends_with("request is 64Mi, has larger consumption of memory.")
+            .ends_with("request is 64Mi, has larger consumption of memory. "),
+        "the kubelet ends every fragment with \". \": {}",
+        v["message"]
     );
     assert_eq!(leaker["oom_kill_count"], 0);
     assert!(
@@ -116,29 +118,15 @@ pub fn node_plan_reads_kubectl_yaml() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let p = |n: &str| {
-        j["pods"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["name"] == n)
-            .unwrap()
-            .clone()
+        let pod = crate::pod(&j, n).clone();
+        let adj = pod["containers"][0]["oom_score_adj"].as_i64();
+        (pod, adj)
     };
-    assert_eq!(
-        (p("api")["qos"].as_str(), p("api")["oom_score_adj"].as_i64()),
-        (Some("Burstable"), Some(875))
-    );
-    assert_eq!(
-        (
-            p("cache")["qos"].as_str(),
-            p("cache")["oom_score_adj"].as_i64()
-        ),
-        (Some("BestEffort"), Some(1000))
-    );
-    assert_eq!(
-        (p("db")["qos"].as_str(), p("db")["oom_score_adj"].as_i64()),
-        (Some("Guaranteed"), Some(-997))
-    );
+    let qos = |n: &str| (p(n).0["qos"].as_str().map(str::to_string), p(n).1);
+    assert_eq!(qos("api"), (Some("Burstable".into()), Some(875)));
+    assert_eq!(qos("cache"), (Some("BestEffort".into()), Some(1000)));
+    assert_eq!(qos("db"), (Some("Guaranteed".into()), Some(-997)));
+    let p = |n: &str| p(n).0;
     // api and cache are both 1Gi over their requests (equal priority): listed
     // order decides; db is within its request and goes last.
     assert_eq!(p("api")["eviction_rank"], 1);

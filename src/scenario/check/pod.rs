@@ -121,6 +121,10 @@ impl Checker<'_> {
             priority: pod.priority.unwrap_or(0),
             request_bytes: mem_request,
             limit_bytes: mem_limit,
+            cpu: crate::k8s::Resource {
+                request: cpu_request,
+                limit: cpu_limit,
+            },
             swap: pod.swap.unwrap_or(false),
             timeout_s,
             workload: WorkloadSpec { pages, phases },
