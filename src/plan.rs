@@ -258,10 +258,19 @@ pub struct SearchSpec {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct NodeSpec {
     pub capacity_bytes: u64,
+    /// kubeReserved + systemReserved memory.
+    pub reserved_bytes: u64,
     pub hard: Threshold,
     /// A soft threshold and its grace period in seconds.
     pub soft: Option<(Threshold, f64)>,
     pub housekeeping_s: f64,
+}
+
+impl NodeSpec {
+    /// What the kubepods cgroup may use.
+    pub fn allocatable_bytes(&self) -> u64 {
+        self.capacity_bytes.saturating_sub(self.reserved_bytes)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

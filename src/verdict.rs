@@ -57,6 +57,19 @@ pub enum Cause {
     /// The kernel's OOM killer acted for the node (the pods' parent cgroup),
     /// not for the pod's own limit: raising the pod's limit would not help.
     NodeOomKill,
+    /// The kernel's OOM killer acted at the node's allocatable limit (the
+    /// kubepods cgroup: capacity less kubeReserved and systemReserved),
+    /// below the pod's own limit and before the kubelet evicted anything.
+    AllocatableOomKill,
+}
+
+/// Which cgroup above the pod ran out, when the kill was not the pod's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeLevel {
+    /// The node itself (capacity).
+    Node,
+    /// The kubepods cgroup (allocatable).
+    Allocatable,
 }
 
 impl Cause {
@@ -83,6 +96,9 @@ impl Cause {
             Cause::Evicted => "evicted by the kubelet: the node was low on memory",
             Cause::NodeOomKill => {
                 "the kernel's OOM killer acted for the node, not for the pod's own limit (it was below it): the node ran out, and it picked this pod by oom_score_adj"
+            }
+            Cause::AllocatableOomKill => {
+                "the kernel's OOM killer acted at the node's allocatable limit (kubepods: capacity minus kubeReserved and systemReserved), below the pod's own limit, before the kubelet evicted anything: the pods together outgrew allocatable"
             }
             Cause::CudaOom => {
                 "CUDA out of memory: a device allocation failed and the program exited with an error; the GPU ran out, not the container's memory limit"
@@ -161,8 +177,8 @@ pub struct Evidence {
     pub cuda_oom: Option<(Option<f64>, String)>,
     /// The eviction loop evicted the pod: seconds after start, the kubelet's message.
     pub evicted: Option<(f64, String)>,
-    /// The OOM kill was the node cgroup's, not the pod's own.
-    pub node_oom: bool,
+    /// The OOM kill was the node's or kubepods', not the pod's own.
+    pub node_oom: Option<NodeLevel>,
     /// The signal that stopped the run, when oomsim stopped the pod for it.
     pub interrupted: Option<&'static str>,
 }
@@ -208,13 +224,12 @@ pub fn classify(ev: &Evidence) -> Verdict {
             ..verdict(Reason::Evicted, code, Cause::Evicted, message.clone())
         };
     }
-    if oom && ev.node_oom {
-        return verdict(
-            Reason::OomKilled,
-            code,
-            Cause::NodeOomKill,
-            Cause::NodeOomKill.describe().into(),
-        );
+    if let (true, Some(level)) = (oom, ev.node_oom) {
+        let cause = match level {
+            NodeLevel::Node => Cause::NodeOomKill,
+            NodeLevel::Allocatable => Cause::AllocatableOomKill,
+        };
+        return verdict(Reason::OomKilled, code, cause, cause.describe().into());
     }
     match exit {
         // containerd and CRI-O say OOMKilled whenever the container's cgroup
@@ -393,13 +408,21 @@ mod tests {
             (v.reason, v.exit_code, v.cause, v.at_s),
             (Reason::Evicted, 137, Cause::Evicted, 3.0)
         );
-        let v = classify(&Evidence {
-            oom_kills: 1,
-            main_was_victim: true,
-            node_oom: true,
-            ..ev(Exit::Signal(9))
-        });
+        let at = |level| {
+            classify(&Evidence {
+                oom_kills: 1,
+                main_was_victim: true,
+                node_oom: Some(level),
+                ..ev(Exit::Signal(9))
+            })
+        };
+        let v = at(NodeLevel::Node);
         assert_eq!((v.reason, v.cause), (Reason::OomKilled, Cause::NodeOomKill));
+        let v = at(NodeLevel::Allocatable);
+        assert_eq!(
+            (v.reason, v.cause),
+            (Reason::OomKilled, Cause::AllocatableOomKill)
+        );
     }
 
     #[test]

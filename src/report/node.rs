@@ -38,6 +38,10 @@ pub struct Condition {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NodeReport {
     pub capacity_bytes: u64,
+    /// The kubepods cgroup's limit: capacity less kubeReserved and
+    /// systemReserved (absent in reports before it was recorded).
+    #[serde(default)]
+    pub allocatable_bytes: Option<u64>,
     pub hard_threshold_bytes: u64,
     pub housekeeping_s: f64,
     pub samples: Vec<NodeSample>,

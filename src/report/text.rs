@@ -41,9 +41,15 @@ fn describe(report: &Report) -> String {
         out.push('\n');
     }
     if let Some(node) = &report.node {
+        let allocatable = node
+            .allocatable_bytes
+            .filter(|&a| a < node.capacity_bytes)
+            .map_or(String::new(), |a| {
+                format!(", allocatable {}", fmt_quantity(a))
+            });
         let _ = writeln!(
             out,
-            "Node:         capacity {}, evictionHard memory.available<{}, housekeeping {}s",
+            "Node:         capacity {}{allocatable}, evictionHard memory.available<{}, housekeeping {}s",
             fmt_quantity(node.capacity_bytes),
             fmt_quantity(node.hard_threshold_bytes),
             node.housekeeping_s

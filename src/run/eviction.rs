@@ -72,6 +72,7 @@ fn run(spec: &NodeSpec, node: &Cgroup, pods: &[Watched], stop: &AtomicBool) -> N
     let t0 = monotonic_ns();
     let mut report = NodeReport {
         capacity_bytes: cap,
+        allocatable_bytes: Some(spec.allocatable_bytes()),
         hard_threshold_bytes: hard,
         housekeeping_s: spec.housekeeping_s,
         samples: Vec::new(),

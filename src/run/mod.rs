@@ -27,7 +27,7 @@ use crate::report::{self, Report};
 use crate::signals;
 use crate::workload::events::ENV_EVENTS;
 use eviction::{EvictedFlag, EvictionLoop};
-use pod_report::{Gathered, PodNode, pod_report};
+use pod_report::{Gathered, NodeCgroups, PodNode, pod_report};
 use spawn::{PodEnd, PodIo, run_pod};
 
 /// Why a run could not happen or finish.
@@ -114,13 +114,28 @@ pub fn run(
         })
         .collect();
     let evicted: Vec<EvictedFlag> = plan.pods.iter().map(|_| Arc::default()).collect();
+    // On a node, pods sit in `kubepods`, limited to allocatable as the
+    // kubelet limits it (capacity less kubeReserved and systemReserved; the
+    // eviction threshold is not subtracted there: pkg/kubelet/cm,
+    // getNodeAllocatableAbsolute). Nothing reserved: allocatable is the
+    // node, and the pods sit in the node cgroup itself.
+    let kubepods = match plan.node.as_ref().filter(|n| n.reserved_bytes > 0) {
+        Some(n) => {
+            let (g, _) =
+                run_group
+                    .group
+                    .create_child("kubepods", Some(n.allocatable_bytes()), false)?;
+            g.backend.enable_children(&g.path)?;
+            Some(g)
+        }
+        None => None,
+    };
+    let pods_parent = kubepods.as_ref().unwrap_or(&run_group.group);
     let mut pod_groups = Vec::with_capacity(plan.pods.len());
     let mut swaps = Vec::with_capacity(plan.pods.len());
     for pod in &plan.pods {
         let (group, swap) =
-            run_group
-                .group
-                .create_child(&pod.name, pod.k8s_pod().memory_limit(), pod.swap)?;
+            pods_parent.create_child(&pod.name, pod.k8s_pod().memory_limit(), pod.swap)?;
         pod_groups.push(group);
         swaps.push(swap);
     }
@@ -247,7 +262,10 @@ pub fn run(
         }
         None => None,
     };
-    let node_name = plan.node.as_ref().map(|_| run_group.group.kernel_name());
+    let node_cgroups = plan.node.as_ref().map(|_| NodeCgroups {
+        node: run_group.group.kernel_name(),
+        kubepods: pods_parent.kernel_name(),
+    });
     for e in observed.errors.iter().chain(&sampled.errors) {
         eprintln!("oomsim: warning: {e}");
         warnings.push(e.clone());
@@ -263,7 +281,7 @@ pub fn run(
             node: PodNode {
                 oom_score_adj: adjs[i],
                 evicted: evicted[i].lock().ok().and_then(|e| e.clone()),
-                node_cgroup: node_name.clone(),
+                node_cgroups: node_cgroups.clone(),
             },
         };
         pods.push(pod_report(pod, gathered, &logs_dir));

@@ -11,15 +11,22 @@ use crate::monitor::sampler::Sample;
 use crate::monitor::watch::Observed;
 use crate::plan::PodPlan;
 use crate::report::{DualResidency, PodReport};
-use crate::verdict::{self, Evidence};
+use crate::verdict::{self, Evidence, NodeLevel};
 use crate::workload::events::Event;
 
 /// What the node knows of a pod.
 pub struct PodNode {
     pub oom_score_adj: i32,
     pub evicted: Option<(f64, String)>,
-    /// The node cgroup's kernel name, when the run has a node.
-    pub node_cgroup: Option<String>,
+    /// The node and kubepods cgroups' kernel names, when the run has a node.
+    pub node_cgroups: Option<NodeCgroups>,
+}
+
+/// Kernel names of the cgroups above a pod on a node.
+#[derive(Debug, Clone)]
+pub struct NodeCgroups {
+    pub node: String,
+    pub kubepods: String,
 }
 
 /// Everything gathered for one pod, judged into its report.
@@ -72,7 +79,7 @@ pub fn pod_report(pod: &PodPlan, g: Gathered<'_>, logs_dir: &Path) -> PodReport 
             })
             .or(end.logged_cuda_oom.map(|l| (None, l))),
         evicted: node.evicted,
-        node_oom: node_level_oom(&node.node_cgroup, kill.as_ref(), pod, end.kernel_peak),
+        node_oom: node_level_oom(&node.node_cgroups, kill.as_ref(), pod, end.kernel_peak),
         interrupted: crate::signals::caught().map(crate::signals::name),
     };
     let verdict = verdict::classify(&evidence);
@@ -119,21 +126,24 @@ pub fn pod_report(pod: &PodPlan, g: Gathered<'_>, logs_dir: &Path) -> PodReport 
 
 /// The kill was the node's: the kernel names the node cgroup as the one out
 /// of memory; without its line, the pod was below its own limit (or had none).
+/// Which cgroup above the pod the kernel's kill was for, if not the pod's:
+/// the kill line's `oom_memcg`, or without it, a kill well below the pod's
+/// own limit (counted as the node's).
 fn node_level_oom(
-    node_cgroup: &Option<String>,
+    cgroups: &Option<NodeCgroups>,
     kill: Option<&Kill>,
     pod: &PodPlan,
     peak: Option<u64>,
-) -> bool {
-    let Some(node) = node_cgroup else {
-        return false;
-    };
+) -> Option<NodeLevel> {
+    let cgroups = cgroups.as_ref()?;
     match kill.and_then(|k| k.oom_memcg.as_deref()) {
-        Some(memcg) => memcg == node,
+        Some(memcg) if memcg == cgroups.node => Some(NodeLevel::Node),
+        Some(memcg) if memcg == cgroups.kubepods => Some(NodeLevel::Allocatable),
+        Some(_) => None,
         None => match (pod.limit_bytes, peak) {
-            (None, _) => true,
-            (Some(l), Some(p)) => p + (1 << 20) < l,
-            (Some(_), None) => false,
+            (None, _) => Some(NodeLevel::Node),
+            (Some(l), Some(p)) if p + (1 << 20) < l => Some(NodeLevel::Node),
+            _ => None,
         },
     }
 }

@@ -50,6 +50,11 @@ pub struct RawNode {
     #[serde(rename = "evictionSoftGracePeriod")]
     pub eviction_soft_grace_period: Option<BTreeMap<String, Text>>,
     pub housekeeping: Option<Text>,
+    /// The kubelet's `kubeReserved` / `systemReserved` (memory counts).
+    #[serde(rename = "kubeReserved")]
+    pub kube_reserved: Option<BTreeMap<String, Text>>,
+    #[serde(rename = "systemReserved")]
+    pub system_reserved: Option<BTreeMap<String, Text>>,
 }
 
 #[derive(Debug, Deserialize)]

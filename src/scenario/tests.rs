@@ -218,4 +218,24 @@ fn gpu_node_and_new_workloads_name_their_field() {
         (n.capacity_bytes, n.hard, n.housekeeping_s),
         (6 << 30, crate::k8s::Threshold::Bytes(100 << 20), 10.0)
     );
+    assert_eq!(n.allocatable_bytes(), 6 << 30);
+    let node = |reserved: &str| {
+        check(&format!(
+            "name: x\nnode: {{capacity: 1Gi, {reserved}}}\npods:\n- name: a\n  workload: {{kind: steady, size: 1Mi, duration: 1s}}\n"
+        ))
+    };
+    let p = node("kubeReserved: {memory: 100Mi, cpu: 1}, systemReserved: {memory: 28Mi}").unwrap();
+    assert_eq!(p.node.unwrap().allocatable_bytes(), 896 << 20);
+    let e = node("kubeReserved: {memory: 1Gi}").unwrap_err();
+    assert!(
+        e.contains(
+            "node.capacity: kubeReserved + systemReserved memory (1Gi) leaves nothing allocatable"
+        ),
+        "{e}"
+    );
+    let e = node("systemReserved: {gpu: 1}").unwrap_err();
+    assert!(
+        e.contains("node.systemReserved.gpu: not a reservable resource"),
+        "{e}"
+    );
 }

@@ -60,6 +60,7 @@ const CGROUPS: &[(&str, fn())] = tests![
     harness::one_off_run_exit_code_follows_expect,
     node::leaking_pod_is_evicted_below_its_own_limit_in_kubelet_order,
     node::fast_ramp_beats_housekeeping_and_the_kernel_kills_for_the_node,
+    node::reserved_memory_kills_at_allocatable_before_any_eviction,
     sizing::search_finds_the_kernel_peak_within_precision,
     sizing::compare_flags_a_real_regression,
     sizing::compare_reports_pod_that_now_dies,

@@ -88,6 +88,33 @@ pub fn fast_ramp_beats_housekeeping_and_the_kernel_kills_for_the_node() {
     }
 }
 
+/// kubeReserved + systemReserved: the pods die at allocatable, with
+/// memory.available still above the eviction threshold.
+pub fn reserved_memory_kills_at_allocatable_before_any_eviction() {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = std::fs::read_to_string("scenarios/node-allocatable.yaml").unwrap();
+    let (code, out, r) = run_yaml(dir.path(), &yaml);
+    assert_eq!(code, Some(0), "{out}");
+    let leaker = pod(&r, "leaker");
+    let v = &leaker["verdict"];
+    assert_eq!(
+        (v["reason"].as_str(), v["cause"].as_str()),
+        (Some("OOMKilled"), Some("allocatable_oom_kill")),
+        "{out}"
+    );
+    assert_eq!(r["node"]["allocatable_bytes"], 1280u64 << 20);
+    let peak = leaker["peak_bytes"].as_u64().unwrap();
+    assert!(peak <= 1280 << 20 && peak > 1200 << 20, "peak {peak}");
+    assert!(
+        r["node"]["evictions"].as_array().unwrap().is_empty(),
+        "available stayed above 100Mi: {out}"
+    );
+    if let Some(memcg) = leaker["kernel_kill"]["oom_memcg"].as_str() {
+        assert!(memcg.ends_with("/kubepods"), "{memcg}");
+    }
+    assert!(out.contains("allocatable 1280Mi"), "{out}");
+}
+
 pub fn node_plan_reads_kubectl_yaml() {
     let dir = tempfile::tempdir().unwrap();
     let pods = dir.path().join("pods.yaml");

@@ -81,8 +81,43 @@ impl Checker<'_> {
                 .map_or(Location::UNKNOWN, |t| t.referenced);
             return Err(self.err(&loc, "node.housekeeping", "must be more than zero"));
         }
+        let mut reserved_bytes = 0u64;
+        for (field, map) in [
+            ("kubeReserved", &n.kube_reserved),
+            ("systemReserved", &n.system_reserved),
+        ] {
+            for (k, v) in map.iter().flatten() {
+                let at = format!("node.{field}.{k}");
+                match k.as_str() {
+                    "memory" => {
+                        let b = self.unit(v, &at, units::parse_bytes)?;
+                        reserved_bytes = reserved_bytes.saturating_add(b);
+                    }
+                    // Reserved too on a real node; oomsim models memory only.
+                    "cpu" | "ephemeral-storage" | "pid" => {}
+                    _ => {
+                        return Err(self.err(
+                            &v.referenced,
+                            &at,
+                            "not a reservable resource (memory, cpu, ephemeral-storage, pid)",
+                        ));
+                    }
+                }
+            }
+        }
+        if reserved_bytes >= capacity_bytes {
+            return Err(self.err(
+                &n.capacity.referenced,
+                "node.capacity",
+                format!(
+                    "kubeReserved + systemReserved memory ({}) leaves nothing allocatable",
+                    units::fmt_quantity(reserved_bytes)
+                ),
+            ));
+        }
         Ok(NodeSpec {
             capacity_bytes,
+            reserved_bytes,
             hard,
             soft,
             housekeeping_s,
