@@ -106,111 +106,103 @@ mod tests {
     const PLR_GUARANTEED: R = (Some(2_000_000_000), Some(2_000_000_000), Some(5), Some(5));
     const PLR_BURSTABLE: R = (Some(2_000_000_000), Some(2_000_001_000), Some(5), Some(5));
 
+    /// What a case leaves out: no init containers, pod-level resources or class.
+    const BASE: Case = Case {
+        name: "",
+        capacity: 0,
+        init: &[],
+        containers: &[],
+        pod: None,
+        class: None,
+        expect: &[],
+    };
+
     const CASES: &[Case] = &[
         Case {
             name: "cpu-limit",
             capacity: 4_000_000_000,
-            init: &[],
             containers: &[("cpu-limit", (None, None, None, Some(10_000)))],
-            pod: None,
-            class: None,
             expect: &[("cpu-limit", 999, 999)],
+            ..BASE
         },
         Case {
             name: "memory-limit-cpu-request",
             capacity: 8_000_000_000,
-            init: &[],
             containers: &[("c", (None, Some(10_000_000_000), Some(0), None))],
-            pod: None,
-            class: None,
             expect: &[("c", 999, 999)],
+            ..BASE
         },
         Case {
             name: "zero-memory-limit",
             capacity: 7_230_457_451,
-            init: &[],
             containers: &[("c", (None, Some(0), None, None))],
-            pod: None,
-            class: None,
             expect: &[("c", 1000, 1000)],
+            ..BASE
         },
         Case {
             name: "no-request-limit",
             capacity: 4_000_000_000,
-            init: &[],
             containers: &[("c", NONE)],
-            pod: None,
-            class: None,
             expect: &[("c", 1000, 1000)],
+            ..BASE
         },
         Case {
             name: "equal-request-limit-cpu-memory",
             capacity: 123_456_789,
-            init: &[],
             containers: &[(
                 "c",
                 (Some(10_000_000_000), Some(10_000_000_000), Some(5), Some(5)),
             )],
-            pod: None,
-            class: None,
             expect: &[("c", -997, -997)],
+            ..BASE
         },
         Case {
             name: "cpu-unlimited-memory-limited-with-requests",
             capacity: 8_000_000_000,
-            init: &[],
             containers: &[(
                 "c",
                 (Some(4_000_000_000), Some(10_000_000_000), Some(5), None),
             )],
-            pod: None,
-            class: None,
             expect: &[("c", 495, 505)],
+            ..BASE
         },
         Case {
             name: "request-no-limit",
             capacity: 8_000_000_000,
-            init: &[],
             containers: &[("c", (Some(7_999_999_999), None, Some(5), None))],
-            pod: None,
-            class: None,
             expect: &[("c", 3, 3)],
+            ..BASE
         },
         Case {
             name: "cluster-critical",
             capacity: 4_000_000_000,
-            init: &[],
             containers: &[("c", NONE)],
-            pod: None,
             class: Some(("system-cluster-critical", 2_000_000_000)),
             expect: &[("c", 1000, 1000)],
+            ..BASE
         },
         Case {
             name: "node-critical",
             capacity: 4_000_000_000,
-            init: &[],
             containers: &[("c", NONE)],
-            pod: None,
             class: Some(("system-node-critical", 2_000_001_000)),
             expect: &[("c", -997, -997)],
+            ..BASE
         },
         Case {
             name: "burstable-unique-container-pod",
             capacity: 8_000_000_000,
-            init: &[],
             containers: &[("c", SAMPLE)],
-            pod: None,
-            class: None,
             expect: &[("c", 875, 880)],
+            ..BASE
         },
         Case {
             name: "burstable-mixed-unique-main-container-pod",
             capacity: 8_000_000_000,
             init: &[("init-container", false, SAMPLE)],
             containers: &[("main-1", SAMPLE)],
-            pod: None,
-            class: None,
             expect: &[("init-container", 875, 880), ("main-1", 875, 880)],
+            ..BASE
         },
         Case {
             name: "burstable-mixed-multi-container-small-sidecar-pod",
@@ -224,13 +216,12 @@ mod tests {
                 ),
             ],
             containers: &[("main-1", SAMPLE)],
-            pod: None,
-            class: None,
             expect: &[
                 ("init-container", 875, 880),
                 ("sidecar-small-container", 875, 875),
                 ("main-1", 875, 875),
             ],
+            ..BASE
         },
         Case {
             name: "burstable-mixed-multi-container-sample-request-pod",
@@ -240,13 +231,12 @@ mod tests {
                 ("sidecar-container", true, SAMPLE),
             ],
             containers: &[("main-1", SAMPLE)],
-            pod: None,
-            class: None,
             expect: &[
                 ("init-container", 875, 880),
                 ("sidecar-container", 875, 875),
                 ("main-1", 875, 875),
             ],
+            ..BASE
         },
         Case {
             name: "burstable-mixed-multi-container-big-sidecar-container-pod",
@@ -260,30 +250,27 @@ mod tests {
                 ),
             ],
             containers: &[("main-1", SAMPLE)],
-            pod: None,
-            class: None,
             expect: &[
                 ("init-container", 875, 880),
                 ("sidecar-big-container", 500, 500),
                 ("main-1", 875, 875),
             ],
+            ..BASE
         },
         Case {
             name: "guaranteed-pod-resources-no-container-resources",
             capacity: 4_000_000_000,
-            init: &[],
             containers: &[("no-request-limit-1", NONE), ("no-request-limit-2", NONE)],
             pod: Some(PLR_GUARANTEED),
-            class: None,
             expect: &[
                 ("no-request-limit-1", -997, -997),
                 ("no-request-limit-2", -997, -997),
             ],
+            ..BASE
         },
         Case {
             name: "guaranteed-pod-resources-equal-container-resources",
             capacity: 4_000_000_000,
-            init: &[],
             containers: &[
                 (
                     "guaranteed-container-1",
@@ -295,16 +282,15 @@ mod tests {
                 ),
             ],
             pod: Some(PLR_GUARANTEED),
-            class: None,
             expect: &[
                 ("guaranteed-container-1", -997, -997),
                 ("guaranteed-container-2", -997, -997),
             ],
+            ..BASE
         },
         Case {
             name: "guaranteed-pod-resources-unequal-container-requests",
             capacity: 4_000_000_000,
-            init: &[],
             containers: &[
                 (
                     "burstable-container",
@@ -313,28 +299,26 @@ mod tests {
                 ("best-effort-container", NONE),
             ],
             pod: Some(PLR_GUARANTEED),
-            class: None,
             expect: &[
                 ("burstable-container", -997, -997),
                 ("best-effort-container", -997, -997),
             ],
+            ..BASE
         },
         Case {
             name: "burstable-pod-resources-no-container-resources",
             capacity: 4_000_000_000,
-            init: &[],
             containers: &[("no-request-limit-1", NONE), ("no-request-limit-2", NONE)],
             pod: Some(PLR_BURSTABLE),
-            class: None,
             expect: &[
                 ("no-request-limit-1", 750, 750),
                 ("no-request-limit-2", 750, 750),
             ],
+            ..BASE
         },
         Case {
             name: "burstable-pod-resources-equal-container-requests",
             capacity: 4_000_000_000,
-            init: &[],
             containers: &[
                 (
                     "guaranteed-container-1",
@@ -346,16 +330,15 @@ mod tests {
                 ),
             ],
             pod: Some(PLR_BURSTABLE),
-            class: None,
             expect: &[
                 ("guaranteed-container-1", 750, 750),
                 ("guaranteed-container-2", 750, 750),
             ],
+            ..BASE
         },
         Case {
             name: "burstable-pod-resources-unequal-container-requests",
             capacity: 4_000_000_000,
-            init: &[],
             containers: &[
                 (
                     "burstable-container",
@@ -364,11 +347,11 @@ mod tests {
                 ("best-effort-container", NONE),
             ],
             pod: Some(PLR_BURSTABLE),
-            class: None,
             expect: &[
                 ("burstable-container", 625, 625),
                 ("best-effort-container", 875, 875),
             ],
+            ..BASE
         },
         Case {
             name: "burstable-pod-resources-no-container-resources-with-sidecar",
@@ -376,11 +359,11 @@ mod tests {
             init: &[("no-request-limit-sidecar", true, NONE)],
             containers: &[("no-request-limit", NONE)],
             pod: Some(PLR_BURSTABLE),
-            class: None,
             expect: &[
                 ("no-request-limit", 750, 750),
                 ("no-request-limit-sidecar", 750, 750),
             ],
+            ..BASE
         },
         Case {
             name: "burstable-pod-resources-equal-container-requests-with-sidecar",
@@ -395,11 +378,11 @@ mod tests {
                 (Some(DEFAULT_REQ), Some(DEFAULT_LIM), Some(5), Some(5)),
             )],
             pod: Some(PLR_BURSTABLE),
-            class: None,
             expect: &[
                 ("burstable-container", 750, 750),
                 ("burstable-sidecar", 750, 750),
             ],
+            ..BASE
         },
         Case {
             name: "burstable-pod-resources-unequal-container-requests-with-sidecar",
@@ -420,12 +403,12 @@ mod tests {
                 ),
             ],
             pod: Some(PLR_BURSTABLE),
-            class: None,
             expect: &[
                 ("burstable-container-1", 725, 725),
                 ("burstable-container-2", 850, 850),
                 ("burstable-sidecar", 850, 850),
             ],
+            ..BASE
         },
     ];
 
