@@ -36,6 +36,7 @@ const PLAIN: &[(&str, fn())] = tests![
     bad_input::bad_command_flags,
     bad_input::validate_accepts_shipped_scenarios,
     node::node_plan_reads_kubectl_yaml,
+    node::node_plan_reads_a_deployment_with_init_and_sidecar_containers,
     sizing::compare_refuses_mixed_files,
     vllm::plan_json_has_the_budget_and_the_start_check,
 ];

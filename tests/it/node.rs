@@ -115,6 +115,51 @@ pub fn reserved_memory_kills_at_allocatable_before_any_eviction() {
     assert!(out.contains("allocatable 1280Mi"), "{out}");
 }
 
+/// The shipped Deployment and StatefulSet: a row per container with the
+/// kubelet's oom_score_adj, the sidecar capped, the request as ranking counts it.
+pub fn node_plan_reads_a_deployment_with_init_and_sidecar_containers() {
+    let o = oomsim()
+        .args(["node", "plan", "scenarios/manifests/web.yaml"])
+        .args(["--capacity", "16Gi", "--usage", "web=1500Mi", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let web = pod(&j, "web");
+    // app 1Gi + log-shipper 32Mi + the 64Mi sidecar, above migrate's 256Mi.
+    assert_eq!(web["request_bytes"], 1120u64 << 20);
+    let adj: Vec<(String, i64, bool)> = web["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap().to_string(),
+                c["oom_score_adj"].as_i64().unwrap(),
+                c["sidecar"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("migrate", 985, false),
+        ("proxy", 997, true),
+        ("app", 938, false),
+        ("log-shipper", 999, false),
+    ];
+    let expected: Vec<(String, i64, bool)> = expected
+        .iter()
+        .map(|&(n, a, s)| (n.to_string(), a, s))
+        .collect();
+    assert_eq!(adj, expected);
+    let db = pod(&j, "db");
+    // system-cluster-critical is admitted at 2000000000, and is not node-critical.
+    assert_eq!(
+        (db["qos"].as_str(), db["priority"].as_i64()),
+        (Some("Guaranteed"), Some(2_000_000_000))
+    );
+    assert_eq!(db["containers"][0]["oom_score_adj"], -997);
+}
+
 pub fn node_plan_reads_kubectl_yaml() {
     let dir = tempfile::tempdir().unwrap();
     let pods = dir.path().join("pods.yaml");
