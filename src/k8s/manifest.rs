@@ -44,6 +44,14 @@ pub enum ManifestError {
         limit: String,
     },
     #[error(
+        "{at}: the pod-level request ({pod}) is below its containers' ({containers}); the API server refuses it"
+    )]
+    PodRequestBelowContainers {
+        at: String,
+        pod: u64,
+        containers: u64,
+    },
+    #[error(
         "{path}: init container {container:?} of {pod} has restartPolicy {policy:?}; only Always (a sidecar) may be set"
     )]
     RestartPolicy {
@@ -128,8 +136,12 @@ pub fn pods_from_manifest(text: &str, shown: &str) -> Result<Vec<Pod>, ManifestE
             message: e.to_string().lines().next().unwrap_or("").to_string(),
         })?;
     let mut pods = Vec::new();
-    for obj in docs.into_iter().flatten() {
-        collect(obj, shown, &mut pods)?;
+    let docs: Vec<raw::Object> = docs.into_iter().flatten().collect();
+    // In a List or several documents (Helm output, `kubectl get deploy,svc`),
+    // objects that hold no pod are passed over; alone, one is an error.
+    let alone = docs.len() == 1;
+    for obj in docs {
+        collect(obj, shown, &mut pods, alone)?;
     }
     if pods.is_empty() {
         return Err(ManifestError::Empty {
@@ -139,12 +151,21 @@ pub fn pods_from_manifest(text: &str, shown: &str) -> Result<Vec<Pod>, ManifestE
     Ok(pods)
 }
 
-fn collect(obj: raw::Object, shown: &str, pods: &mut Vec<Pod>) -> Result<(), ManifestError> {
+fn collect(
+    obj: raw::Object,
+    shown: &str,
+    pods: &mut Vec<Pod>,
+    alone: bool,
+) -> Result<(), ManifestError> {
     let kind = obj.kind.clone().unwrap_or_default();
     if kind == "List" || kind.ends_with("List") {
         for item in obj.items {
-            collect(item, shown, pods)?;
+            collect(item, shown, pods, false)?;
         }
+        return Ok(());
+    }
+    let holds_pod = kind == "Pod" || kind == "CronJob" || TEMPLATED.contains(&kind.as_str());
+    if !holds_pod && !alone {
         return Ok(());
     }
     let name = obj
@@ -195,7 +216,7 @@ fn pod(name: String, spec: raw::Spec, shown: &str) -> Result<Pod, ManifestError>
                 return Err(ManifestError::RestartPolicy {
                     path: shown.to_string(),
                     pod: name.clone(),
-                    container: c.name.clone().unwrap_or_else(|| format!("init-{i}")),
+                    container: container_name(c, ContainerKind::Init, i),
                     policy: other.to_string(),
                 });
             }
@@ -205,10 +226,22 @@ fn pod(name: String, spec: raw::Spec, shown: &str) -> Result<Pod, ManifestError>
     for (i, c) in spec.containers.iter().enumerate() {
         containers.push(container(c, ContainerKind::Regular, i, &name, shown)?);
     }
-    let resources = spec
+    let at = format!("{shown}:?: pod {name}: resources");
+    let pod_level = spec
         .resources
         .as_ref()
-        .map(|r| resources(r, &format!("{shown}:?: pod {name}: resources")))
+        .map(|r| parse_resources(r, &at, false))
+        .transpose()?
+        .filter(|r| *r != Resources::default());
+    let mut pod = Pod {
+        name: name.clone(),
+        priority: 0,
+        priority_class_name: None,
+        containers,
+        resources: None,
+    };
+    pod.resources = pod_level
+        .map(|r| default_pod_level(&pod, r, &at))
         .transpose()?;
     Ok(Pod {
         name,
@@ -222,8 +255,8 @@ fn pod(name: String, spec: raw::Spec, shown: &str) -> Result<Pod, ManifestError>
             })
             .unwrap_or(0),
         priority_class_name: spec.priority_class_name,
-        containers,
-        resources,
+        containers: pod.containers,
+        resources: pod.resources,
     })
 }
 
@@ -234,14 +267,12 @@ fn container(
     pod: &str,
     shown: &str,
 ) -> Result<Container, ManifestError> {
-    let name = c
-        .name
-        .clone()
-        .unwrap_or_else(|| format!("container-{index}"));
+    let name = container_name(c, kind, index);
     let r = match &c.resources {
-        Some(r) => resources(
+        Some(r) => parse_resources(
             r,
             &format!("{shown}:?: pod {pod}: container {name}: resources"),
+            true,
         )?,
         None => Resources::default(),
     };
@@ -252,8 +283,60 @@ fn container(
     })
 }
 
-/// Requests and limits, defaulted and checked as the API server does.
-fn resources(r: &raw::Resources, at: &str) -> Result<Resources, ManifestError> {
+fn container_name(c: &raw::Container, kind: ContainerKind, index: usize) -> String {
+    c.name.clone().unwrap_or_else(|| match kind {
+        ContainerKind::Regular => format!("container-{index}"),
+        _ => format!("init-{index}"),
+    })
+}
+
+/// Pod-level values as the API server defaults them (defaultPodRequests,
+/// defaultPodLimits in pkg/apis/core/v1/defaults.go): a missing request is
+/// the containers' aggregate when any container requests it, else the pod
+/// limit; a missing limit is the containers' aggregate when every container
+/// has one. A request below the containers' is refused, as validation does.
+fn default_pod_level(pod: &Pod, mut r: Resources, at: &str) -> Result<Resources, ManifestError> {
+    type Get = fn(&Resources) -> Resource;
+    let pick: [(&str, Get); 2] = [("memory", |r| r.memory), ("cpu", |r| r.cpu)];
+    for (key, get) in pick {
+        let requests = |c: &Container| get(&c.resources).request;
+        let limits = |c: &Container| get(&c.resources).limit;
+        let aggregate_request = pod.aggregate(|c| requests(c).unwrap_or(0));
+        let mut v = get(&r);
+        if v.request.is_none() {
+            v.request = if pod.containers.iter().any(|c| requests(c).is_some()) {
+                Some(aggregate_request)
+            } else {
+                v.limit
+            };
+        }
+        if v.limit.is_none() && pod.containers.iter().all(|c| limits(c).is_some()) {
+            v.limit = Some(pod.aggregate(|c| limits(c).unwrap_or(0)));
+        }
+        if let Some(req) = v.request
+            && req < aggregate_request
+        {
+            return Err(ManifestError::PodRequestBelowContainers {
+                at: format!("{}.requests.{key}", at.replace(":?:", ":")),
+                pod: req,
+                containers: aggregate_request,
+            });
+        }
+        match key {
+            "memory" => r.memory = v,
+            _ => r.cpu = v,
+        }
+    }
+    Ok(r)
+}
+
+/// Requests and limits, checked as the API server does; a container's
+/// missing request defaults to its limit.
+fn parse_resources(
+    r: &raw::Resources,
+    at: &str,
+    default_request: bool,
+) -> Result<Resources, ManifestError> {
     let get = |m: &BTreeMap<String, Spanned<String>>, section: &str, key: &str, scale: i32| {
         m.get(key)
             .map(|v| {
@@ -283,8 +366,12 @@ fn resources(r: &raw::Resources, at: &str) -> Result<Resources, ManifestError> {
         }
         let resource = Resource {
             limit: limit.as_ref().map(|l| l.0),
-            // The API server defaults a missing request to the limit.
-            request: request.or(limit).map(|r| r.0),
+            // The API server defaults a container's missing request to its limit.
+            request: if default_request {
+                request.or(limit).map(|r| r.0)
+            } else {
+                request.map(|r| r.0)
+            },
         };
         match key {
             "memory" => out.memory = resource,
@@ -377,6 +464,52 @@ spec:
         );
         assert_eq!(pods[1].name, "db");
         assert_eq!(pods[1].containers[0].resources.cpu.request, Some(2000));
+    }
+
+    #[test]
+    fn pod_level_resources_are_defaulted_as_the_api_server_does() {
+        let pod = |resources: &str| {
+            pods_from_manifest(
+                &format!(
+                    "kind: Pod\nmetadata: {{name: p}}\nspec:\n  resources: {resources}\n  containers:\n  - name: a\n    resources: {{requests: {{memory: 1Gi}}}}\n  - name: b\n"
+                ),
+                "p.yaml",
+            )
+        };
+        // The pod-level request is the containers' when they request memory,
+        // not the pod limit: the pod is Burstable, not Guaranteed.
+        let p = pod("{limits: {memory: 4Gi, cpu: 1}}").unwrap().remove(0);
+        let r = p.resources.unwrap();
+        assert_eq!(
+            (r.memory.request, r.memory.limit),
+            (Some(1 << 30), Some(4 << 30))
+        );
+        assert_eq!(
+            r.cpu.request,
+            Some(1000),
+            "no container requests CPU: the limit"
+        );
+        assert_eq!(p.qos(), crate::k8s::Qos::Burstable);
+        assert_eq!(p.memory_request(), 1 << 30);
+        // Empty pod-level resources are not pod-level resources.
+        let p = pod("{}").unwrap().remove(0);
+        assert!(p.resources.is_none());
+        let e = pod("{requests: {memory: 512Mi}}").unwrap_err().to_string();
+        assert!(e.contains("pod p: resources.requests.memory: the pod-level request (536870912) is below its containers' (1073741824)"), "{e}");
+    }
+
+    #[test]
+    fn lists_pass_over_objects_without_pods() {
+        let yaml = "kind: Service\nmetadata: {name: s}\nspec: {}\n---\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: c}]\n";
+        let pods = pods_from_manifest(yaml, "all.yaml").unwrap();
+        assert_eq!(pods.len(), 1);
+        let e = pods_from_manifest(
+            "kind: List\nitems:\n- {kind: Service, metadata: {name: s}}\n",
+            "l.yaml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(e, "l.yaml: no pods in it");
     }
 
     #[test]

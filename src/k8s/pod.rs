@@ -163,7 +163,12 @@ impl Pod {
 
     /// `AggregateContainerRequests` for memory, pod-level values aside.
     pub fn containers_memory_request(&self) -> u64 {
-        aggregate(self, |c| c.resources.memory.request.unwrap_or(0))
+        self.aggregate(|c| c.resources.memory.request.unwrap_or(0))
+    }
+
+    /// A value summed as the kubelet aggregates containers.
+    pub fn aggregate(&self, value: impl Fn(&Container) -> u64) -> u64 {
+        aggregate(self, value)
     }
 
     /// The pod cgroup's memory limit: the pod-level one, else `PodLimits`
@@ -183,7 +188,7 @@ impl Pod {
 /// containers and sidecars summed, against each init container plus the
 /// sidecars started before it.
 fn aggregate(pod: &Pod, value: impl Fn(&Container) -> u64) -> u64 {
-    let mut sum: u64 = pod.regular().map(&value).sum();
+    let mut sum: u64 = pod.regular().map(&value).fold(0, u64::saturating_add);
     let (mut sidecars, mut init_peak) = (0u64, 0u64);
     for c in &pod.containers {
         match c.kind {

@@ -67,10 +67,14 @@ fn floor2(x: f64) -> f64 {
     (x * 100.0).floor() / 100.0
 }
 
-/// max_model_len candidates: the one asked for, halved down to MIN_MODEL_LEN.
+/// max_model_len candidates: the one asked for, halved while above
+/// MIN_MODEL_LEN, and MIN_MODEL_LEN itself last (or what was asked, if less).
 fn lengths(asked: u64) -> impl Iterator<Item = u64> {
-    let floor = MIN_MODEL_LEN.min(asked);
-    std::iter::successors(Some(asked), move |&l| Some(l / 2).filter(|&h| h >= floor))
+    let floor = MIN_MODEL_LEN.min(asked).max(1);
+    let halvings = std::iter::successors(Some(asked.max(1)), move |&l| {
+        Some(l / 2).filter(|&h| h > floor)
+    });
+    halvings.chain((asked > floor).then_some(floor))
 }
 
 /// The utilization that leaves room for what vLLM's budget does not cover,
@@ -88,6 +92,12 @@ fn serving(inp: &Inputs, total: u64) -> (f64, u64) {
 
 pub fn recommend(inp: &Inputs) -> Recommendation {
     let (util, tokens) = serving(inp, inp.gpu_memory_bytes);
+    // With --kv-cache-memory the utilization does not size the cache.
+    let util = if inp.kv_cache_memory.is_some() {
+        inp.utilization
+    } else {
+        util
+    };
     let fits = |len: u64| tokens / len;
     let len = lengths(inp.max_model_len)
         .find(|&l| fits(l) >= SERVING_CONCURRENCY)
@@ -121,19 +131,37 @@ pub fn recommend(inp: &Inputs) -> Recommendation {
 fn gpu_shortfall(inp: &Inputs, len: u64) -> u64 {
     const MIB: u64 = 1 << 20;
     let fits = |extra_mib: u64| serving(inp, inp.gpu_memory_bytes + extra_mib * MIB).1 >= len;
-    // Enough by construction: everything vLLM and the rest need, twice over.
+    // Enough by construction: with everything vLLM and the rest need twice
+    // over, what is outside is at most half the GPU, so the utilization is
+    // at least 0.5 and half the GPU holds the fixed costs and `len` tokens.
     let kv = len.div_ceil(inp.block_size) * inp.block_bytes();
-    let mut hi = (2
-        * (inp.fixed_bytes() + kv + inp.logits_bytes() + inp.other_bytes + inp.margin_bytes))
+    let outside = inp.logits_bytes() + inp.other_bytes + inp.margin_bytes;
+    let mut hi = inp
+        .fixed_bytes()
+        .saturating_add(kv)
+        .saturating_add(outside)
+        .saturating_mul(2)
         .div_ceil(MIB)
         .max(1);
     let mut lo = 0;
-    while !fits(hi) {
-        hi *= 2;
-    }
     while lo + 1 < hi {
         let mid = lo + (hi - lo) / 2;
         if fits(mid) { hi = mid } else { lo = mid }
     }
     hi * MIB
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lengths_halve_and_end_at_the_floor() {
+        let l: Vec<u64> = lengths(40_960).collect();
+        assert_eq!(l, [40_960, 20_480, 10_240, 5_120, 2_560, 2_048]);
+        let l: Vec<u64> = lengths(8_192).collect();
+        assert_eq!(l, [8_192, 4_096, 2_048]);
+        assert_eq!(lengths(1_000).collect::<Vec<_>>(), [1_000]);
+        assert_eq!(lengths(0).collect::<Vec<_>>(), [1]);
+    }
 }

@@ -51,7 +51,10 @@ impl Inputs {
     /// Defaults for everything but the model and the GPU.
     pub fn new(model: ModelConfig, dtype: Dtype, gpu_memory_bytes: u64) -> Inputs {
         Inputs {
-            max_model_len: model.max_position_embeddings.unwrap_or(4096),
+            max_model_len: model
+                .max_position_embeddings
+                .filter(|&n| n > 0)
+                .unwrap_or(4096),
             model,
             dtype,
             kv_dtype: dtype,

@@ -128,7 +128,8 @@ pub fn pod_report(pod: &PodPlan, g: Gathered<'_>, logs_dir: &Path) -> PodReport 
 /// of memory; without its line, the pod was below its own limit (or had none).
 /// Which cgroup above the pod the kernel's kill was for, if not the pod's:
 /// the kill line's `oom_memcg`, or without it, a kill well below the pod's
-/// own limit (counted as the node's).
+/// own limit (kubepods' when there is one: its limit is below the node's,
+/// so it fills first).
 fn node_level_oom(
     cgroups: &Option<NodeCgroups>,
     kill: Option<&Kill>,
@@ -140,10 +141,17 @@ fn node_level_oom(
         Some(memcg) if memcg == cgroups.node => Some(NodeLevel::Node),
         Some(memcg) if memcg == cgroups.kubepods => Some(NodeLevel::Allocatable),
         Some(_) => None,
-        None => match (pod.limit_bytes, peak) {
-            (None, _) => Some(NodeLevel::Node),
-            (Some(l), Some(p)) if p + (1 << 20) < l => Some(NodeLevel::Node),
-            _ => None,
-        },
+        None => {
+            let level = if cgroups.kubepods == cgroups.node {
+                NodeLevel::Node
+            } else {
+                NodeLevel::Allocatable
+            };
+            match (pod.limit_bytes, peak) {
+                (None, _) => Some(level),
+                (Some(l), Some(p)) if p + (1 << 20) < l => Some(level),
+                _ => None,
+            }
+        }
     }
 }

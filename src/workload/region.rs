@@ -47,7 +47,8 @@ impl Region {
         let base = map.as_ptr() as usize;
         let offset = base.next_multiple_of(align) - base;
         if pages == Pages::Huge {
-            map.advise_range(Advice::HugePage, offset, len.next_multiple_of(HUGE_PAGE))?;
+            // A kernel without THP refuses the advice: the region still works.
+            let _ = map.advise_range(Advice::HugePage, offset, len.next_multiple_of(HUGE_PAGE));
         }
         Ok(Region {
             map: Some(map),
@@ -100,12 +101,17 @@ impl Region {
         }
     }
 
-    /// Lock the whole region in memory (page-locked, as a pinned DMA buffer is).
+    /// Lock the region in memory (page-locked, as a pinned DMA buffer is):
+    /// exactly its bytes, not the alignment slack around them.
     pub fn lock(&mut self) -> std::io::Result<()> {
-        if let Some(m) = &self.map {
-            m.lock()?;
-            self.touched = self.len;
-        }
+        let Some(m) = &self.map else {
+            return Ok(());
+        };
+        let start = std::ptr::NonNull::from(&m[self.offset]).cast();
+        // SAFETY: offset..offset+len lies inside the mapping, which lives as
+        // long as self; mlock only pins pages, it changes no contents.
+        unsafe { nix::sys::mman::mlock(start, self.len) }.map_err(std::io::Error::from)?;
+        self.touched = self.len;
         Ok(())
     }
 
