@@ -296,6 +296,24 @@ impl Plan {
         timeout: Duration,
         phases: Vec<Phase>,
     ) -> Plan {
+        let mut pod = PodPlan {
+            qos: Qos::BestEffort,
+            name: name.to_string(),
+            container: name.to_string(),
+            priority: 0,
+            request_bytes: request,
+            limit_bytes: limit,
+            cpu: Resource::default(),
+            swap: false,
+            timeout_s: timeout.as_secs_f64(),
+            workload: WorkloadSpec {
+                pages: Pages::Small,
+                phases,
+            },
+            expect: None,
+            limit_field: "--limit".into(),
+        };
+        pod.qos = pod.k8s_pod().qos();
         Plan {
             name: name.to_string(),
             description: None,
@@ -305,23 +323,7 @@ impl Plan {
             search: None,
             gpu: None,
             node: None,
-            pods: vec![PodPlan {
-                qos: crate::k8s::qos_class(request, limit, None, None),
-                name: name.to_string(),
-                container: name.to_string(),
-                priority: 0,
-                request_bytes: request,
-                limit_bytes: limit,
-                cpu: Resource::default(),
-                swap: false,
-                timeout_s: timeout.as_secs_f64(),
-                workload: WorkloadSpec {
-                    pages: Pages::Small,
-                    phases,
-                },
-                expect: None,
-                limit_field: "--limit".into(),
-            }],
+            pods: vec![pod],
         }
     }
 

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::Failure;
-use crate::k8s::{Reason, qos_class};
+use crate::k8s::Reason;
 use crate::plan::{DEFAULT_POD_TIMEOUT, Expect, Phase, Plan, Program};
 use crate::units;
 
@@ -124,7 +124,6 @@ pub fn command_plan(
         vec![Phase::Command(Program { argv, env: vec![] })],
     );
     plan.description = Some(description);
-    plan.pods[0].qos = qos_class(request, limit, None, None);
     plan.pods[0].expect = Some(Expect {
         reason: Some(Reason::Completed),
         ..Expect::default()

@@ -16,5 +16,5 @@ pub use node_plan::plan_pods;
 pub use oom_score::oom_score_adj;
 pub use pod::{Pod, Resource, Resources};
 pub use policy::{ContainerUsage, PodUsage, Threshold, eviction_message, rank};
-pub use qos::{Qos, qos_class};
+pub use qos::Qos;
 pub use reason::Reason;

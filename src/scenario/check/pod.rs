@@ -4,7 +4,7 @@
 use serde_saphyr::Location;
 
 use super::Checker;
-use crate::k8s::{Reason, qos_class};
+use crate::k8s::{Qos, Reason};
 use crate::plan::{DEFAULT_POD_TIMEOUT, Expect, Pages, PodPlan, WorkloadSpec};
 use crate::scenario::ScenarioError;
 use crate::scenario::raw::{RawExpect, RawPod, RawResourceList};
@@ -114,8 +114,9 @@ impl Checker<'_> {
             Some(c) => self.name(c, &format!("{at}.container"))?,
             None => name.clone(),
         };
-        Ok(PodPlan {
-            qos: qos_class(mem_request, mem_limit, cpu_request, cpu_limit),
+        let mut plan = PodPlan {
+            // Set from the pod as the kubelet sees it, below.
+            qos: Qos::BestEffort,
             name,
             container,
             priority: pod.priority.unwrap_or(0),
@@ -134,7 +135,9 @@ impl Checker<'_> {
                 .map(|e| self.expect(e, &format!("{at}.expect")))
                 .transpose()?,
             limit_field: lim_field,
-        })
+        };
+        plan.qos = plan.k8s_pod().qos();
+        Ok(plan)
     }
 
     pub(super) fn expect(&self, e: &RawExpect, at: &str) -> Result<Expect, ScenarioError> {
