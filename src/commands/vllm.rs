@@ -4,6 +4,7 @@
 use crate::cli::args::VllmPlanArgs;
 use crate::cli::{Failure, exit};
 use crate::llm::model::{Dtype, ModelConfig};
+use crate::llm::recommend::{Recommendation, recommend};
 use crate::llm::vllm;
 use crate::report::Format;
 use crate::units;
@@ -80,10 +81,23 @@ pub fn plan(a: &VllmPlanArgs) -> Result<u8, Failure> {
     inp.other_bytes = bytes("--other", &a.other)?;
     inp.margin_bytes = bytes("--margin", &a.margin)?;
     let p = vllm::plan(&inp);
+    let recommended = recommend(&inp);
     if a.json {
-        println!("{}", crate::report::Json.render(&p)?.trim_end());
+        /// The plan and, beside it, the settings that serve.
+        #[derive(serde::Serialize)]
+        struct Output<'a> {
+            #[serde(flatten)]
+            plan: &'a vllm::VllmPlan,
+            recommended: &'a Recommendation,
+        }
+        let out = Output {
+            plan: &p,
+            recommended: &recommended,
+        };
+        println!("{}", crate::report::Json.render(&out)?.trim_end());
     } else {
         print!("{}", vllm::describe(&inp, &p));
+        println!("{recommended}");
     }
     if let Some(dir) = &a.plot {
         let mut points = Vec::new();

@@ -166,9 +166,24 @@ impl Pod {
         self.aggregate(|c| c.resources.memory.request.unwrap_or(0))
     }
 
-    /// A value summed as the kubelet aggregates containers.
+    /// `AggregateContainerRequests` / `...Limits` for one value: regular
+    /// containers and sidecars summed, against each init container plus the
+    /// sidecars started before it.
     pub fn aggregate(&self, value: impl Fn(&Container) -> u64) -> u64 {
-        aggregate(self, value)
+        let mut sum: u64 = self.regular().map(&value).fold(0, u64::saturating_add);
+        let (mut sidecars, mut init_peak) = (0u64, 0u64);
+        for c in &self.containers {
+            match c.kind {
+                ContainerKind::Sidecar => {
+                    sum = sum.saturating_add(value(c));
+                    sidecars = sidecars.saturating_add(value(c));
+                    init_peak = init_peak.max(sidecars);
+                }
+                ContainerKind::Init => init_peak = init_peak.max(value(c).saturating_add(sidecars)),
+                ContainerKind::Regular => {}
+            }
+        }
+        sum.max(init_peak)
     }
 
     /// The pod cgroup's memory limit: the pod-level one, else `PodLimits`
@@ -180,28 +195,8 @@ impl Pod {
         self.containers
             .iter()
             .all(|c| positive(c.resources.memory.limit).is_some())
-            .then(|| aggregate(self, |c| c.resources.memory.limit.unwrap_or(0)))
+            .then(|| self.aggregate(|c| c.resources.memory.limit.unwrap_or(0)))
     }
-}
-
-/// `AggregateContainerRequests` / `...Limits` for one value: regular
-/// containers and sidecars summed, against each init container plus the
-/// sidecars started before it.
-fn aggregate(pod: &Pod, value: impl Fn(&Container) -> u64) -> u64 {
-    let mut sum: u64 = pod.regular().map(&value).fold(0, u64::saturating_add);
-    let (mut sidecars, mut init_peak) = (0u64, 0u64);
-    for c in &pod.containers {
-        match c.kind {
-            ContainerKind::Sidecar => {
-                sum = sum.saturating_add(value(c));
-                sidecars = sidecars.saturating_add(value(c));
-                init_peak = init_peak.max(sidecars);
-            }
-            ContainerKind::Init => init_peak = init_peak.max(value(c).saturating_add(sidecars)),
-            ContainerKind::Regular => {}
-        }
-    }
-    sum.max(init_peak)
 }
 
 #[cfg(test)]

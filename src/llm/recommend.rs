@@ -6,6 +6,7 @@
 use serde::Serialize;
 
 use super::vllm::Inputs;
+use crate::units::fmt_human;
 
 /// vLLM never recommends past this.
 const MAX_UTILIZATION: f64 = 0.98;
@@ -60,6 +61,49 @@ pub enum Recommendation {
         short_bytes: u64,
         min_len: u64,
     },
+}
+
+/// The `Recommended:` line: settings that serve, or which knob and how far.
+impl std::fmt::Display for Recommendation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Recommendation::Settings(Settings {
+                gpu_memory_utilization,
+                max_model_len,
+                max_num_seqs,
+                kv_tokens,
+                shortened_from,
+            }) => {
+                write!(
+                    f,
+                    "Recommended:    --gpu-memory-utilization {gpu_memory_utilization:.2} --max-model-len {max_model_len} --max-num-seqs {max_num_seqs} ({kv_tokens} KV tokens)"
+                )?;
+                if let Some(asked) = shortened_from {
+                    write!(
+                        f,
+                        "\n  max_model_len {asked} fits {} sequence(s) at once; {max_model_len} fits {}",
+                        kv_tokens / asked,
+                        kv_tokens / max_model_len
+                    )?;
+                }
+                Ok(())
+            }
+            Recommendation::NothingFits {
+                knob,
+                short_bytes,
+                min_len,
+            } => write!(
+                f,
+                "Recommended:    nothing fits: one sequence of {min_len} tokens needs {} more {knob}{}",
+                fmt_human(*short_bytes),
+                match knob {
+                    Knob::GpuMemory =>
+                        " (a larger GPU, or weights that much smaller: fp8, a smaller model)",
+                    Knob::KvCacheMemory => "",
+                }
+            ),
+        }
+    }
 }
 
 /// Floor to two decimals, as people write utilizations.
@@ -154,6 +198,121 @@ fn gpu_shortfall(inp: &Inputs, len: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::llm::model::Dtype;
+    use crate::llm::model::tests::llama3_8b;
+    use crate::llm::vllm::{describe, plan};
+
+    #[test]
+    fn recommendation_leaves_room_for_what_the_budget_does_not_cover() {
+        let mut inp = Inputs::new(llama3_8b(), Dtype::Bf16, 80 << 30);
+        inp.utilization = 0.95;
+        inp.other_bytes = 6 << 30;
+        assert!(
+            plan(&inp).headroom_bytes < 0,
+            "0.95 leaves 4Gi, 7Gi+ is needed"
+        );
+        let rec = recommend(&inp);
+        let Recommendation::Settings(r) = rec else {
+            panic!("80Gi fits: {rec:?}")
+        };
+        // (80 - 6 - 1 - logits 0.12) / 80 = 0.91
+        assert_eq!(r.gpu_memory_utilization, 0.91);
+        assert_eq!((r.max_model_len, r.shortened_from), (8192, None));
+        assert!(r.max_num_seqs >= 1 && r.max_num_seqs * r.max_model_len <= r.kv_tokens);
+    }
+
+    #[test]
+    fn on_24gi_a_shorter_max_model_len_serves_rather_than_one_sequence() {
+        let mut inp = Inputs::new(llama3_8b(), Dtype::Bf16, 24 << 30);
+        inp.max_model_len = 131_072;
+        let rec = recommend(&inp);
+        let Recommendation::Settings(Settings {
+            max_model_len,
+            max_num_seqs,
+            kv_tokens,
+            shortened_from,
+            ..
+        }) = rec
+        else {
+            panic!("24Gi fits: {rec:?}")
+        };
+        // Under 131072 tokens of KV: one 128K sequence would not even start.
+        assert!(kv_tokens < 131_072, "{kv_tokens}");
+        assert_eq!(shortened_from, Some(131_072));
+        assert!(max_num_seqs >= SERVING_CONCURRENCY, "{max_num_seqs}");
+        // The longest halving of 131072 at which four fit, and no longer one.
+        assert!(kv_tokens / max_model_len >= SERVING_CONCURRENCY);
+        assert!(kv_tokens / (2 * max_model_len) < SERVING_CONCURRENCY);
+        let text = rec.to_string();
+        assert!(
+            text.contains(&format!("--max-model-len {max_model_len} ")),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn nothing_fits_names_the_knob_and_how_far_and_never_a_zero() {
+        let inp = Inputs::new(llama3_8b(), Dtype::Bf16, 16 << 30);
+        let rec = recommend(&inp);
+        let Recommendation::NothingFits {
+            knob: Knob::GpuMemory,
+            short_bytes,
+            min_len: 2048,
+        } = rec
+        else {
+            panic!("16Gi cannot hold 16GB of weights: {rec:?}")
+        };
+        let line = rec.to_string();
+        assert!(!line.contains(" 0 ") && !line.contains("-- "), "{line}");
+        assert!(line.contains("nothing fits"), "{line}");
+        let text = describe(&inp, &plan(&inp));
+        assert!(!text.contains("largest max_model_len"), "{text}");
+        // How far is exact: that much more GPU memory serves a 2048-token
+        // sequence, one MiB less does not.
+        let with = |extra: u64| {
+            let mut more = inp.clone();
+            more.gpu_memory_bytes += extra;
+            recommend(&more)
+        };
+        assert!(matches!(
+            with(short_bytes - (1 << 20)),
+            Recommendation::NothingFits { .. }
+        ));
+        let Recommendation::Settings(r) = with(short_bytes) else {
+            panic!("{short_bytes} more should fit")
+        };
+        assert!(r.max_model_len >= 2048 && r.max_num_seqs >= 1);
+        // A given KV cache too small for one sequence names that flag.
+        let mut given = Inputs::new(llama3_8b(), Dtype::Bf16, 80 << 30);
+        given.kv_cache_memory = Some(1 << 20);
+        assert!(matches!(
+            recommend(&given),
+            Recommendation::NothingFits {
+                knob: Knob::KvCacheMemory,
+                short_bytes,
+                ..
+            } if short_bytes == 2048 / 16 * (2 << 20) - (1 << 20)
+        ));
+    }
+
+    #[test]
+    fn recommendations_are_never_zero_across_gpu_sizes() {
+        for gib in [17u64, 18, 20, 24, 40, 48, 80, 141] {
+            for len in [512u64, 8192, 131_072] {
+                let mut inp = Inputs::new(llama3_8b(), Dtype::Bf16, gib << 30);
+                inp.max_model_len = len;
+                match recommend(&inp) {
+                    Recommendation::Settings(r) => {
+                        assert!(r.gpu_memory_utilization > 0.0 && r.max_model_len > 0);
+                        assert!(
+                            r.max_num_seqs >= 1 && r.max_num_seqs * r.max_model_len <= r.kv_tokens
+                        );
+                    }
+                    Recommendation::NothingFits { short_bytes, .. } => assert!(short_bytes > 0),
+                }
+            }
+        }
+    }
 
     #[test]
     fn lengths_halve_and_end_at_the_floor() {

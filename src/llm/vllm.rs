@@ -12,7 +12,6 @@ use std::fmt::Write;
 use serde::Serialize;
 
 use super::model::{Dtype, ModelConfig};
-use super::recommend::{Knob, Recommendation, Settings, recommend};
 use crate::units::fmt_human;
 
 pub const DEFAULT_UTILIZATION: f64 = 0.90;
@@ -160,7 +159,6 @@ pub struct VllmPlan {
     pub margin_bytes: u64,
     /// What the GPU has left beyond vLLM's share, against what needs it.
     pub headroom_bytes: i64,
-    pub recommended: Recommendation,
 }
 
 pub fn plan(inp: &Inputs) -> VllmPlan {
@@ -204,7 +202,6 @@ pub fn plan(inp: &Inputs) -> VllmPlan {
         other_bytes: inp.other_bytes,
         margin_bytes: inp.margin_bytes,
         headroom_bytes: (total * (1.0 - inp.utilization)) as i64 - outside as i64,
-        recommended: recommend(inp),
     }
 }
 
@@ -329,54 +326,13 @@ pub fn describe(inp: &Inputs, p: &VllmPlan) -> String {
             "Note:           sliding_window {w}: vLLM may keep fewer tokens for sliding layers; counted here as full attention (an upper bound on KV use)"
         );
     }
-    let _ = writeln!(out, "{}", describe_recommendation(&p.recommended));
     out
-}
-
-/// The `Recommended:` line: settings that serve, or which knob and how far.
-fn describe_recommendation(r: &Recommendation) -> String {
-    match r {
-        Recommendation::Settings(Settings {
-            gpu_memory_utilization,
-            max_model_len,
-            max_num_seqs,
-            kv_tokens,
-            shortened_from,
-        }) => {
-            let mut line = format!(
-                "Recommended:    --gpu-memory-utilization {gpu_memory_utilization:.2} --max-model-len {max_model_len} --max-num-seqs {max_num_seqs} ({kv_tokens} KV tokens)"
-            );
-            if let Some(asked) = shortened_from {
-                let _ = write!(
-                    line,
-                    "\n  max_model_len {asked} fits {} sequence(s) at once; {max_model_len} fits {}",
-                    kv_tokens / asked,
-                    kv_tokens / max_model_len
-                );
-            }
-            line
-        }
-        Recommendation::NothingFits {
-            knob,
-            short_bytes,
-            min_len,
-        } => format!(
-            "Recommended:    nothing fits: one sequence of {min_len} tokens needs {} more {knob}{}",
-            fmt_human(*short_bytes),
-            match knob {
-                Knob::GpuMemory =>
-                    " (a larger GPU, or weights that much smaller: fp8, a smaller model)",
-                Knob::KvCacheMemory => "",
-            }
-        ),
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::llm::model::tests::llama3_8b;
-    use crate::llm::recommend::SERVING_CONCURRENCY;
 
     #[test]
     fn llama3_8b_on_80gi_by_hand() {
@@ -431,117 +387,5 @@ mod tests {
                 .unwrap()
                 .contains("No available memory for the cache blocks")
         );
-    }
-
-    #[test]
-    fn recommendation_leaves_room_for_what_the_budget_does_not_cover() {
-        let mut inp = Inputs::new(llama3_8b(), Dtype::Bf16, 80 << 30);
-        inp.utilization = 0.95;
-        inp.other_bytes = 6 << 30;
-        let p = plan(&inp);
-        assert!(p.headroom_bytes < 0, "0.95 leaves 4Gi, 7Gi+ is needed");
-        let Recommendation::Settings(r) = p.recommended else {
-            panic!("80Gi fits: {:?}", p.recommended)
-        };
-        // (80 - 6 - 1 - logits 0.12) / 80 = 0.91
-        assert_eq!(r.gpu_memory_utilization, 0.91);
-        assert_eq!((r.max_model_len, r.shortened_from), (8192, None));
-        assert!(r.max_num_seqs >= 1 && r.max_num_seqs * r.max_model_len <= r.kv_tokens);
-    }
-
-    #[test]
-    fn on_24gi_a_shorter_max_model_len_serves_rather_than_one_sequence() {
-        let mut inp = Inputs::new(llama3_8b(), Dtype::Bf16, 24 << 30);
-        inp.max_model_len = 131_072;
-        let p = plan(&inp);
-        let Recommendation::Settings(Settings {
-            max_model_len,
-            max_num_seqs,
-            kv_tokens,
-            shortened_from,
-            ..
-        }) = p.recommended
-        else {
-            panic!("24Gi fits: {:?}", p.recommended)
-        };
-        // Under 131072 tokens of KV: one 128K sequence would not even start.
-        assert!(kv_tokens < 131_072, "{kv_tokens}");
-        assert_eq!(shortened_from, Some(131_072));
-        assert!(max_num_seqs >= SERVING_CONCURRENCY, "{max_num_seqs}");
-        // The longest halving of 131072 at which four fit, and no longer one.
-        assert!(kv_tokens / max_model_len >= SERVING_CONCURRENCY);
-        assert!(kv_tokens / (2 * max_model_len) < SERVING_CONCURRENCY);
-        let text = describe(&inp, &p);
-        assert!(
-            text.contains(&format!("--max-model-len {max_model_len} ")),
-            "{text}"
-        );
-    }
-
-    #[test]
-    fn nothing_fits_names_the_knob_and_how_far_and_never_a_zero() {
-        let inp = Inputs::new(llama3_8b(), Dtype::Bf16, 16 << 30);
-        let p = plan(&inp);
-        let Recommendation::NothingFits {
-            knob: Knob::GpuMemory,
-            short_bytes,
-            min_len: 2048,
-        } = p.recommended
-        else {
-            panic!("16Gi cannot hold 16GB of weights: {:?}", p.recommended)
-        };
-        let text = describe(&inp, &p);
-        let line = text
-            .lines()
-            .find(|l| l.starts_with("Recommended:"))
-            .unwrap();
-        assert!(!line.contains(" 0 ") && !line.contains("-- "), "{line}");
-        assert!(!text.contains("largest max_model_len"), "{text}");
-        assert!(text.contains("nothing fits"), "{text}");
-        // How far is exact: that much more GPU memory serves a 2048-token
-        // sequence, one MiB less does not.
-        let with = |extra: u64| {
-            let mut more = inp.clone();
-            more.gpu_memory_bytes += extra;
-            plan(&more).recommended
-        };
-        assert!(matches!(
-            with(short_bytes - (1 << 20)),
-            Recommendation::NothingFits { .. }
-        ));
-        let Recommendation::Settings(r) = with(short_bytes) else {
-            panic!("{short_bytes} more should fit")
-        };
-        assert!(r.max_model_len >= 2048 && r.max_num_seqs >= 1);
-        // A given KV cache too small for one sequence names that flag.
-        let mut given = Inputs::new(llama3_8b(), Dtype::Bf16, 80 << 30);
-        given.kv_cache_memory = Some(1 << 20);
-        assert!(matches!(
-            plan(&given).recommended,
-            Recommendation::NothingFits {
-                knob: Knob::KvCacheMemory,
-                short_bytes,
-                ..
-            } if short_bytes == 2048 / 16 * (2 << 20) - (1 << 20)
-        ));
-    }
-
-    #[test]
-    fn recommendations_are_never_zero_across_gpu_sizes() {
-        for gib in [17u64, 18, 20, 24, 40, 48, 80, 141] {
-            for len in [512u64, 8192, 131_072] {
-                let mut inp = Inputs::new(llama3_8b(), Dtype::Bf16, gib << 30);
-                inp.max_model_len = len;
-                match plan(&inp).recommended {
-                    Recommendation::Settings(r) => {
-                        assert!(r.gpu_memory_utilization > 0.0 && r.max_model_len > 0);
-                        assert!(
-                            r.max_num_seqs >= 1 && r.max_num_seqs * r.max_model_len <= r.kv_tokens
-                        );
-                    }
-                    Recommendation::NothingFits { short_bytes, .. } => assert!(short_bytes > 0),
-                }
-            }
-        }
     }
 }
