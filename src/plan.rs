@@ -9,7 +9,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::gpu::GpuSpec;
-use crate::k8s::{Pod, Qos, Reason, Resource, Resources, Threshold};
+use crate::k8s::{
+    Container, ContainerKind, Pod, Qos, Reason, Resource, Resources, RestartPolicy, Threshold,
+};
 use crate::llm::vllm;
 use crate::search::sizing::Expr;
 
@@ -192,24 +194,74 @@ pub struct Expect {
     pub within_s: Option<f64>,
 }
 
+/// One container of a pod: its resources, its workload and what is expected of it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct PodPlan {
+pub struct ContainerPlan {
     pub name: String,
-    /// The pod's single container, named in the kubelet's messages.
-    pub container: String,
-    pub qos: Qos,
-    pub priority: i32,
-    pub request_bytes: Option<u64>,
-    pub limit_bytes: Option<u64>,
-    /// CPU in millicores, for the QoS class.
-    pub cpu: Resource,
-    pub swap: bool,
-    pub timeout_s: f64,
+    pub kind: ContainerKind,
+    /// Memory in bytes and CPU in millicores, requests defaulted from limits.
+    pub resources: Resources,
     pub workload: WorkloadSpec,
     pub expect: Option<Expect>,
     /// Where the limit was written, to name it when the host cannot give it.
     #[serde(skip)]
     pub limit_field: String,
+}
+
+impl ContainerPlan {
+    pub fn limit_bytes(&self) -> Option<u64> {
+        self.resources.memory.limit
+    }
+
+    pub fn request_bytes(&self) -> Option<u64> {
+        self.resources.memory.request
+    }
+}
+
+/// The kubelet's restart back-off: 10 s, doubled after every restart up to
+/// 5 min, started over once a container ran 10 min (pkg/kubelet/kubelet.go
+/// `initialCrashLoopBackOff`, `MaxCrashLoopBackOff`, and the 600 s
+/// `HasExpiredFunc`; client-go util/flowcontrol/backoff.go).
+pub const BACKOFF_INITIAL_S: f64 = 10.0;
+pub const BACKOFF_MAX_S: f64 = 300.0;
+pub const BACKOFF_RESET_S: f64 = 600.0;
+
+/// How a pod's containers are started again after they exit.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Restart {
+    pub policy: RestartPolicy,
+    /// Multiplies the kubelet's back-off times (0.01: 100 ms, doubling to 3 s).
+    pub backoff_scale: f64,
+    /// Stop restarting a container after this many restarts (the kubelet never does).
+    pub max_restarts: Option<u32>,
+}
+
+impl Default for Restart {
+    /// A scenario pod runs once unless it says otherwise.
+    fn default() -> Self {
+        Restart {
+            policy: RestartPolicy::Never,
+            backoff_scale: 1.0,
+            max_restarts: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PodPlan {
+    pub name: String,
+    pub qos: Qos,
+    pub priority: i32,
+    pub priority_class_name: Option<String>,
+    /// Pod-level `spec.resources`, defaulted as the API server does.
+    pub resources: Option<Resources>,
+    /// Init containers and sidecars in their order, then the regular ones.
+    pub containers: Vec<ContainerPlan>,
+    pub restart: Restart,
+    pub swap: bool,
+    pub timeout_s: f64,
+    /// What is expected of the pod as a whole (the one-container shorthand's `expect`).
+    pub expect: Option<Expect>,
 }
 
 impl PodPlan {
@@ -219,27 +271,89 @@ impl PodPlan {
 
     /// The pod as the kubelet sees it.
     pub fn k8s_pod(&self) -> Pod {
-        let memory = Resource {
-            request: self.request_bytes,
-            limit: self.limit_bytes,
-        };
-        Pod::single(
-            &self.name,
-            &self.container,
-            Resources {
-                memory,
-                cpu: self.cpu,
-            },
-            self.priority,
-        )
+        Pod {
+            name: self.name.clone(),
+            priority: self.priority,
+            priority_class_name: self.priority_class_name.clone(),
+            containers: self
+                .containers
+                .iter()
+                .map(|c| Container {
+                    name: c.name.clone(),
+                    kind: c.kind,
+                    resources: c.resources,
+                })
+                .collect(),
+            resources: self.resources,
+            restart_policy: self.restart.policy,
+        }
     }
 
-    /// The weights a model-load phase loads, if the pod has one.
+    /// The container a search sizes and the one-container shorthand is: the
+    /// first regular one.
+    pub fn main(&self) -> &ContainerPlan {
+        let i = self.main_index();
+        &self.containers[i]
+    }
+
+    pub fn main_mut(&mut self) -> &mut ContainerPlan {
+        let i = self.main_index();
+        &mut self.containers[i]
+    }
+
+    fn main_index(&self) -> usize {
+        self.containers
+            .iter()
+            .position(|c| c.kind == ContainerKind::Regular)
+            .unwrap_or(0)
+    }
+
+    /// The pod cgroup's memory limit (`ResourceConfigForPod`).
+    pub fn limit_bytes(&self) -> Option<u64> {
+        self.k8s_pod().memory_limit()
+    }
+
+    /// The pod's effective memory request, as eviction ranks it.
+    pub fn request_bytes(&self) -> Option<u64> {
+        let pod = self.k8s_pod();
+        let any = self.resources.is_some_and(|r| r.memory.request.is_some())
+            || self.containers.iter().any(|c| c.request_bytes().is_some());
+        any.then(|| pod.memory_request())
+    }
+
+    /// The limit a search sizes: the pod-level one when the pod has it,
+    /// else its main container's.
+    pub fn searched_limit(&self) -> Option<u64> {
+        self.resources
+            .and_then(|r| r.memory.limit)
+            .or(self.main().limit_bytes())
+    }
+
+    /// Size the pod for a search trial: the pod-level limit when it has
+    /// one, else its main container's; a request above it comes down to it.
+    pub fn set_limit(&mut self, limit: u64) {
+        let memory = match self.resources.as_mut().filter(|r| r.memory.limit.is_some()) {
+            Some(r) => &mut r.memory,
+            None => &mut self.main_mut().resources.memory,
+        };
+        memory.limit = Some(limit);
+        memory.request = memory.request.map(|r| r.min(limit));
+    }
+
+    /// Where a limit that the host cannot give was written.
+    pub fn limit_field(&self) -> &str {
+        &self.main().limit_field
+    }
+
+    /// The weights a model-load phase loads, if a container has one.
     pub fn model_bytes(&self) -> Option<u64> {
-        self.workload.phases.iter().find_map(|p| match p {
-            Phase::ModelLoad(m) => Some(m.size_bytes),
-            _ => None,
-        })
+        self.containers
+            .iter()
+            .flat_map(|c| &c.workload.phases)
+            .find_map(|p| match p {
+                Phase::ModelLoad(m) => Some(m.size_bytes),
+                _ => None,
+            })
     }
 }
 
@@ -285,6 +399,10 @@ pub struct Plan {
     pub search: Option<SearchSpec>,
     pub gpu: Option<GpuSpec>,
     pub node: Option<NodeSpec>,
+    /// The kubelet's `singleProcessOOMKill`: on cgroup v2, leave
+    /// `memory.oom.group` off, so an OOM kill takes one process, not the
+    /// whole container.
+    pub single_process_oom_kill: bool,
 }
 
 impl Plan {
@@ -299,19 +417,27 @@ impl Plan {
         let mut pod = PodPlan {
             qos: Qos::BestEffort,
             name: name.to_string(),
-            container: name.to_string(),
             priority: 0,
-            request_bytes: request,
-            limit_bytes: limit,
-            cpu: Resource::default(),
+            priority_class_name: None,
+            resources: None,
+            containers: vec![ContainerPlan {
+                name: name.to_string(),
+                kind: ContainerKind::Regular,
+                resources: Resources {
+                    memory: Resource { request, limit },
+                    cpu: Resource::default(),
+                },
+                workload: WorkloadSpec {
+                    pages: Pages::Small,
+                    phases,
+                },
+                expect: None,
+                limit_field: "--limit".into(),
+            }],
+            restart: Restart::default(),
             swap: false,
             timeout_s: timeout.as_secs_f64(),
-            workload: WorkloadSpec {
-                pages: Pages::Small,
-                phases,
-            },
             expect: None,
-            limit_field: "--limit".into(),
         };
         pod.qos = pod.k8s_pod().qos();
         Plan {
@@ -323,6 +449,7 @@ impl Plan {
             search: None,
             gpu: None,
             node: None,
+            single_process_oom_kill: false,
             pods: vec![pod],
         }
     }

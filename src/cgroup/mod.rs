@@ -119,6 +119,40 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     /// An fd that becomes readable when the cgroup hits OOM (v1 eventfd) or
     /// its events change (v2 inotify). Re-read the counter on every wake.
     fn oom_notifier(&self, dir: &Path) -> Result<Notifier>;
+    /// Make an OOM kill take every process in `dir` at once
+    /// (`memory.oom.group`); false where the kernel has no such switch (v1).
+    fn set_oom_group(&self, dir: &Path) -> Result<bool>;
+}
+
+/// What an OOM kill takes of a container, as the kubelet sets it up
+/// (pkg/kubelet/kuberuntime/kuberuntime_container_linux.go: on cgroup v2,
+/// `memory.oom.group=1` unless `singleProcessOOMKill`; on v1 the kubelet
+/// forces `singleProcessOOMKill`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OomKillMode {
+    /// cgroup v2 with `memory.oom.group=1` on every container: the whole container dies.
+    Group,
+    /// cgroup v2 with `singleProcessOOMKill: true`: the kernel kills one process.
+    SingleProcess,
+    /// cgroup v1 has no `memory.oom.group`: the kernel kills one process.
+    CgroupV1,
+}
+
+impl OomKillMode {
+    pub fn describe(self) -> &'static str {
+        match self {
+            OomKillMode::Group => {
+                "memory.oom.group=1 on each container (cgroup v2, the kubelet's default): an OOM kill takes the whole container"
+            }
+            OomKillMode::SingleProcess => {
+                "singleProcessOOMKill: the kernel kills one process; the container's main process may outlive a dead worker"
+            }
+            OomKillMode::CgroupV1 => {
+                "cgroup v1 has no memory.oom.group: the kernel kills one process; the container's main process may outlive a dead worker"
+            }
+        }
+    }
 }
 
 /// A readable-on-event fd, plus whatever must stay open for it to keep firing.
@@ -352,11 +386,35 @@ impl Cgroup {
 
     /// SIGKILL every process inside; returns how many were signalled.
     pub fn kill_all(&self) -> usize {
+        self.signal_all(Signal::SIGKILL)
+    }
+
+    /// Send `sig` to every process inside; returns how many were signalled.
+    pub fn signal_all(&self, sig: Signal) -> usize {
         self.pids()
             .unwrap_or_default()
             .into_iter()
-            .filter(|&pid| kill(Pid::from_raw(pid), Signal::SIGKILL).is_ok())
+            .filter(|&pid| kill(Pid::from_raw(pid), sig).is_ok())
             .count()
+    }
+
+    /// SIGKILL every process here and in the child cgroups (a pod and its
+    /// containers); returns how many were signalled.
+    pub fn kill_tree(&self) -> usize {
+        let children: usize = std::fs::read_dir(&self.path)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|e| {
+                Cgroup {
+                    backend: self.backend.clone(),
+                    path: e.path(),
+                }
+                .kill_tree()
+            })
+            .sum();
+        children + self.kill_all()
     }
 
     /// Create a child cgroup with a memory limit; says what became of swap.

@@ -119,6 +119,10 @@ impl Backend for V1 {
             _keep: Some(control),
         })
     }
+
+    fn set_oom_group(&self, _dir: &Path) -> Result<bool> {
+        Ok(false)
+    }
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ pub const MEMORY_MAX: &str = "memory.max";
 pub const MEMORY_SWAP_MAX: &str = "memory.swap.max";
 pub const MEMORY_CURRENT: &str = "memory.current";
 pub const MEMORY_PEAK: &str = "memory.peak";
+pub const MEMORY_OOM_GROUP: &str = "memory.oom.group";
 pub const MEMORY_EVENTS: &str = "memory.events";
 pub const MEMORY_STAT: &str = "memory.stat";
 pub const CGROUP_SUBTREE_CONTROL: &str = "cgroup.subtree_control";
@@ -103,6 +104,16 @@ impl Backend for V2 {
             fd: OwnedFd::from(inotify),
             _keep: None,
         })
+    }
+
+    fn set_oom_group(&self, dir: &Path) -> Result<bool> {
+        let path = dir.join(MEMORY_OOM_GROUP);
+        // memory.oom.group arrived in Linux 4.19.
+        if !path.exists() {
+            return Ok(false);
+        }
+        write_file(&path, "1")?;
+        Ok(true)
     }
 }
 

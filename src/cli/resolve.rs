@@ -145,7 +145,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(plan.pods[0].name, "python3");
-        assert_eq!(plan.pods[0].request_bytes, Some(512 << 20));
+        assert_eq!(plan.pods[0].request_bytes(), Some(512 << 20));
         assert_eq!(
             plan.pods[0].expect.as_ref().and_then(|e| e.reason),
             Some(Reason::Completed)

@@ -22,12 +22,16 @@ pub fn validate(path: &Path, strict: bool) -> Result<u8, Failure> {
     );
     for pod in &plan.pods {
         println!(
-            "  {}: {}, request {}, limit {}, {} phase(s)",
+            "  {}: {}, request {}, limit {}, {} container(s), {} phase(s)",
             pod.name,
             pod.qos,
-            pod.request_bytes.map_or("<none>".into(), fmt_quantity),
-            pod.limit_bytes.map_or("<none>".into(), fmt_quantity),
-            pod.workload.phases.len()
+            pod.request_bytes().map_or("<none>".into(), fmt_quantity),
+            pod.limit_bytes().map_or("<none>".into(), fmt_quantity),
+            pod.containers.len(),
+            pod.containers
+                .iter()
+                .map(|c| c.workload.phases.len())
+                .sum::<usize>()
         );
     }
     Ok(exit::OK)

@@ -13,7 +13,9 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use super::pod::{Container, ContainerKind, Pod, Resource, Resources, builtin_class_priority};
+use super::pod::{
+    Container, ContainerKind, Pod, Resource, Resources, RestartPolicy, builtin_class_priority,
+};
 use crate::units::{UnitError, parse_quantity_scaled};
 
 #[derive(Debug, thiserror::Error)]
@@ -54,10 +56,16 @@ pub enum ManifestError {
     #[error(
         "{path}: init container {container:?} of {pod} has restartPolicy {policy:?}; only Always (a sidecar) may be set"
     )]
-    RestartPolicy {
+    InitRestartPolicy {
         path: String,
         pod: String,
         container: String,
+        policy: String,
+    },
+    #[error("{path}: pod {pod} has restartPolicy {policy:?} (Always, OnFailure or Never)")]
+    RestartPolicy {
+        path: String,
+        pod: String,
         policy: String,
     },
 }
@@ -90,6 +98,7 @@ mod raw {
         pub init_containers: Vec<Container>,
         pub priority: Option<i32>,
         pub priority_class_name: Option<String>,
+        pub restart_policy: Option<String>,
         /// Pod-level resources (PodLevelResources).
         pub resources: Option<Resources>,
         pub template: Option<Template>,
@@ -213,7 +222,7 @@ fn pod(name: String, spec: raw::Spec, shown: &str) -> Result<Pod, ManifestError>
             None => ContainerKind::Init,
             Some("Always") => ContainerKind::Sidecar,
             Some(other) => {
-                return Err(ManifestError::RestartPolicy {
+                return Err(ManifestError::InitRestartPolicy {
                     path: shown.to_string(),
                     pod: name.clone(),
                     container: container_name(c, ContainerKind::Init, i),
@@ -226,6 +235,14 @@ fn pod(name: String, spec: raw::Spec, shown: &str) -> Result<Pod, ManifestError>
     for (i, c) in spec.containers.iter().enumerate() {
         containers.push(container(c, ContainerKind::Regular, i, &name, shown)?);
     }
+    let restart_policy = match spec.restart_policy.as_deref() {
+        None => RestartPolicy::Always,
+        Some(p) => RestartPolicy::parse(p).ok_or_else(|| ManifestError::RestartPolicy {
+            path: shown.to_string(),
+            pod: name.clone(),
+            policy: p.to_string(),
+        })?,
+    };
     let at = format!("{shown}:?: pod {name}: resources");
     let pod_level = spec
         .resources
@@ -239,6 +256,7 @@ fn pod(name: String, spec: raw::Spec, shown: &str) -> Result<Pod, ManifestError>
         priority_class_name: None,
         containers,
         resources: None,
+        restart_policy,
     };
     pod.resources = pod_level
         .map(|r| default_pod_level(&pod, r, &at))
@@ -257,6 +275,7 @@ fn pod(name: String, spec: raw::Spec, shown: &str) -> Result<Pod, ManifestError>
         priority_class_name: spec.priority_class_name,
         containers: pod.containers,
         resources: pod.resources,
+        restart_policy,
     })
 }
 

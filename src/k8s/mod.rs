@@ -14,7 +14,12 @@ mod reason;
 pub use manifest::{ManifestError, pods_from_manifest};
 pub use node_plan::plan_pods;
 pub use oom_score::oom_score_adj;
-pub use pod::{Pod, Resource, Resources};
+pub use pod::{
+    Container, ContainerKind, Pod, Resource, Resources, RestartPolicy, builtin_class_priority,
+};
 pub use policy::{ContainerUsage, PodUsage, Threshold, eviction_message, rank};
 pub use qos::Qos;
+
+/// The exit code a runtime reports for a SIGKILLed process (128 + 9).
+pub const OOM_KILLED_EXIT: i32 = 137;
 pub use reason::Reason;

@@ -433,6 +433,7 @@ mod tests {
             priority_class_name: case.class.map(|c| c.0.into()),
             containers: init.chain(regular).collect(),
             resources: case.pod.map(res),
+            restart_policy: Default::default(),
         }
     }
 

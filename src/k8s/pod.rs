@@ -69,6 +69,56 @@ impl Resources {
     }
 }
 
+/// `spec.restartPolicy`, as `ShouldContainerBeRestarted`
+/// (pkg/kubelet/container/helpers.go) reads it for a container that exited.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RestartPolicy {
+    /// The API server's default.
+    #[default]
+    Always,
+    OnFailure,
+    Never,
+}
+
+impl RestartPolicy {
+    pub const ALL: [RestartPolicy; 3] = [
+        RestartPolicy::Always,
+        RestartPolicy::OnFailure,
+        RestartPolicy::Never,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RestartPolicy::Always => "Always",
+            RestartPolicy::OnFailure => "OnFailure",
+            RestartPolicy::Never => "Never",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RestartPolicy> {
+        Self::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+
+    /// Whether a container of this kind that exited with `exit_code` is
+    /// started again: sidecars always; init containers until they succeed,
+    /// unless the pod's policy is Never; regular containers as the policy
+    /// says (OnFailure: only after a non-zero exit).
+    pub fn restarts(self, kind: ContainerKind, exit_code: i32) -> bool {
+        match (kind, self) {
+            (ContainerKind::Sidecar, _) => true,
+            (_, RestartPolicy::Never) => false,
+            (ContainerKind::Init, _) | (_, RestartPolicy::OnFailure) => exit_code != 0,
+            (ContainerKind::Regular, RestartPolicy::Always) => true,
+        }
+    }
+}
+
+impl std::fmt::Display for RestartPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Container {
     pub name: String,
@@ -85,6 +135,7 @@ pub struct Pod {
     pub containers: Vec<Container>,
     /// Pod-level `spec.resources` (PodLevelResources).
     pub resources: Option<Resources>,
+    pub restart_policy: RestartPolicy,
 }
 
 /// The priority class of pods the kubelet never lets go first.
@@ -106,7 +157,8 @@ pub fn builtin_class_priority(class: &str) -> Option<i32> {
 }
 
 impl Pod {
-    /// One regular container: the shorthand a scenario pod is.
+    /// One regular container.
+    #[cfg(test)]
     pub fn single(name: &str, container: &str, resources: Resources, priority: i32) -> Pod {
         Pod {
             name: name.into(),
@@ -118,6 +170,7 @@ impl Pod {
                 resources,
             }],
             resources: None,
+            restart_policy: RestartPolicy::Always,
         }
     }
 
@@ -238,6 +291,7 @@ mod tests {
                 c("app", Regular, res(Some(500 * MI), Some(500 * MI))),
             ],
             resources: None,
+            restart_policy: RestartPolicy::Always,
         };
         // max(app 500 + proxy 200, setup 1024, migrate 300 + proxy 200) = 1024.
         assert_eq!(pod.memory_request(), 1024 * MI);
@@ -251,5 +305,32 @@ mod tests {
         limited.resources = Some(res(Some(2048 * MI), Some(4096 * MI)));
         assert_eq!(limited.memory_limit(), Some(4096 * MI));
         assert_eq!(limited.memory_request(), 2048 * MI);
+    }
+
+    #[test]
+    fn restarts_follow_should_container_be_restarted() {
+        use ContainerKind::*;
+        use RestartPolicy::*;
+        // (policy, kind, exit code) -> restarted
+        let table = [
+            (Always, Regular, 0, true),
+            (Always, Regular, 137, true),
+            (OnFailure, Regular, 0, false),
+            (OnFailure, Regular, 1, true),
+            (Never, Regular, 137, false),
+            (Never, Init, 1, false),
+            (Always, Init, 0, false),
+            (Always, Init, 1, true),
+            (OnFailure, Init, 137, true),
+            (Never, Sidecar, 0, true),
+            (Never, Sidecar, 137, true),
+        ];
+        for (policy, kind, code, want) in table {
+            assert_eq!(
+                policy.restarts(kind, code),
+                want,
+                "{policy} {kind:?} exit {code}"
+            );
+        }
     }
 }

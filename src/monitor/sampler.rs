@@ -66,10 +66,6 @@ impl PodClock {
         Some(self.pid.load(Ordering::Acquire)).filter(|p| *p != 0)
     }
 
-    pub fn start_ns(&self) -> Option<u64> {
-        Some(self.start_ns.load(Ordering::Acquire)).filter(|s| *s != 0)
-    }
-
     pub fn end(&self) {
         self.ended.store(true, Ordering::Release);
     }

@@ -19,9 +19,9 @@ use serde::{Deserialize, Serialize};
 
 pub use writer::{Format, Json, write_json};
 
-use crate::cgroup::{MemStat, Swap};
+use crate::cgroup::{MemStat, OomKillMode, Swap};
 use crate::host::HostInfo;
-use crate::k8s::Qos;
+use crate::k8s::{ContainerKind, Qos};
 use crate::monitor::kmsg::Kill;
 use crate::monitor::sampler::Sample;
 use crate::plan::Expect;
@@ -31,7 +31,9 @@ use search::SearchResult;
 
 /// Version 2 added `warnings`, `host.swap_total_bytes`, `pods[].container`,
 /// `pods[].swap`, typed workload events and `search.json`'s `schema_version`.
-pub const SCHEMA_VERSION: u32 = 2;
+/// Version 3 added `pods[].containers[]` (each with its restarts and
+/// terminations) and `oom_kill_mode`.
+pub const SCHEMA_VERSION: u32 = 3;
 pub const REPORT_FILE: &str = "report.json";
 pub const SEARCH_FILE: &str = "search.json";
 
@@ -82,6 +84,10 @@ pub struct Report {
     /// The node (capacity, evictions, MemoryPressure), when the scenario has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node: Option<node::NodeReport>,
+    /// What an OOM kill took of a container in this run (cgroup v2's
+    /// `memory.oom.group`, or one process).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oom_kill_mode: Option<OomKillMode>,
     /// The signal name when Ctrl-C or SIGTERM stopped the run early.
     pub interrupted: Option<String>,
     /// What went wrong with the harness itself or what it could not control
@@ -154,6 +160,74 @@ pub struct PodReport {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub events: Vec<TimedEvent>,
     pub samples: Vec<Sample>,
+    /// The pod's containers, init ones and sidecars first (schema 3; older
+    /// reports had one container, described by the pod's own fields).
+    #[serde(default)]
+    pub containers: Vec<ContainerReport>,
+}
+
+/// One container: its resources, what the kubelet's policy gave it, its
+/// restarts, and every termination.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ContainerReport {
+    pub name: String,
+    pub kind: ContainerKind,
+    pub request_bytes: Option<u64>,
+    pub limit_bytes: Option<u64>,
+    /// The container cgroup's peak charge, over all its runs.
+    pub peak_bytes: u64,
+    pub oom_score_adj: i32,
+    pub restart_count: u32,
+    pub oom_kill_count: u64,
+    /// What `kubectl describe` would show as its State when the pod ended.
+    pub state: ContainerState,
+    /// The last termination's verdict (None: it never started).
+    pub verdict: Option<Verdict>,
+    /// Every termination, the last one first.
+    pub terminations: Vec<Termination>,
+    pub expect: Option<Expect>,
+    /// What did not hold of `expect`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unmet: Vec<String>,
+    pub log: String,
+}
+
+/// One run of a container that ended: the Last State of `kubectl describe`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Termination {
+    pub verdict: Verdict,
+    pub pid: Option<i32>,
+    pub started_at: String,
+    pub finished_at: String,
+    /// Seconds after the pod started that this run started.
+    pub started_s: f64,
+    pub oom_kill_count: u64,
+    pub kernel_kill: Option<Kill>,
+}
+
+/// A container's State, in `kubectl describe`'s words.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum ContainerState {
+    /// Still running when oomsim's timeout (or an interrupt) ended the pod.
+    Running,
+    /// Not running: `CrashLoopBackOff` (a restart was due), or
+    /// `PodInitializing` (an init container before it never finished).
+    Waiting {
+        reason: String,
+    },
+    Terminated,
+}
+
+impl ContainerReport {
+    /// The termination `kubectl describe` shows as Last State: the one
+    /// before the State's own run, or the last one while it waits.
+    pub fn last_state(&self) -> Option<&Termination> {
+        match self.state {
+            ContainerState::Waiting { .. } => self.terminations.first(),
+            ContainerState::Running | ContainerState::Terminated => self.terminations.get(1),
+        }
+    }
 }
 
 impl PodReport {

@@ -3,7 +3,8 @@
 use std::fmt::Write;
 
 use super::search::SearchResult;
-use super::{Format, PodReport, Report, ReportError};
+use super::{ContainerState, Format, PodReport, Report, ReportError, Termination};
+use crate::k8s::ContainerKind;
 use crate::plan::LoadStrategy;
 use crate::units::{fmt_human, fmt_quantity};
 use crate::verdict::Cause;
@@ -82,6 +83,12 @@ fn describe(report: &Report) -> String {
             out,
             "GPU:          simulated: gpu.backend auto found no CUDA ({why})"
         );
+    }
+    if let Some(mode) = report
+        .oom_kill_mode
+        .filter(|_| report.pods.iter().any(|p| p.oom_kill_count > 0))
+    {
+        let _ = writeln!(out, "OOM kill:     {}", mode.describe());
     }
     for w in &report.warnings {
         let _ = writeln!(out, "Warning:      {w}");
@@ -207,6 +214,9 @@ fn describe_pod(out: &mut String, report: &Report, pod: &PodReport) {
         let _ = writeln!(out, "Detected:     {us:.0} us after the kernel's kill");
     }
     let _ = writeln!(out, "Logs:         {}", pod.log);
+    if pod.containers.len() > 1 || pod.containers.iter().any(|c| c.restart_count > 0) {
+        describe_containers(out, pod);
+    }
     let events = pod_events(report, pod);
     if !events.is_empty() {
         let _ = writeln!(
@@ -217,7 +227,7 @@ fn describe_pod(out: &mut String, report: &Report, pod: &PodReport) {
             let _ = writeln!(out, "  {line}");
         }
     }
-    if pod.expect.is_some() {
+    if pod.expect.is_some() || pod.containers.iter().any(|c| c.expect.is_some()) {
         let held = if pod.unmet.is_empty() {
             "held".to_string()
         } else {
@@ -225,6 +235,84 @@ fn describe_pod(out: &mut String, report: &Report, pod: &PodReport) {
         };
         let _ = writeln!(out, "Expectation:  {held}");
     }
+}
+
+/// `kubectl describe pod`'s container sections: State, Last State,
+/// Restart Count, Limits and Requests, per init container and container.
+fn describe_containers(out: &mut String, pod: &PodReport) {
+    let sections = [("Init Containers", true), ("Containers", false)];
+    for (title, init) in sections {
+        let mut listed = pod
+            .containers
+            .iter()
+            .filter(|c| (c.kind != ContainerKind::Regular) == init)
+            .peekable();
+        if listed.peek().is_none() {
+            continue;
+        }
+        let _ = writeln!(out, "{title}:");
+        for c in listed {
+            let sidecar = if c.kind == ContainerKind::Sidecar {
+                " (sidecar: restartPolicy Always)"
+            } else {
+                ""
+            };
+            let _ = writeln!(out, "  {}:{sidecar}", c.name);
+            match &c.state {
+                ContainerState::Running => {
+                    let since = c.terminations.first().map_or(String::new(), |t| {
+                        format!("\n      Started:      {}", t.started_at)
+                    });
+                    let _ = writeln!(
+                        out,
+                        "    State:          Running{since}\n      (oomsim's timeout ended the run here)"
+                    );
+                }
+                ContainerState::Waiting { reason } => {
+                    let _ = writeln!(
+                        out,
+                        "    State:          Waiting\n      Reason:       {reason}"
+                    );
+                }
+                ContainerState::Terminated => {
+                    if let Some(t) = c.terminations.first() {
+                        terminated(out, "State:     ", t);
+                    }
+                }
+            }
+            if let Some(t) = c.last_state() {
+                terminated(out, "Last State:", t);
+            }
+            let _ = writeln!(out, "    Restart Count:  {}", c.restart_count);
+            let _ = writeln!(
+                out,
+                "    Limits:\n      memory:       {}\n    Requests:\n      memory:       {}",
+                opt_quantity(c.limit_bytes),
+                opt_quantity(c.request_bytes)
+            );
+            let _ = writeln!(
+                out,
+                "    OOM Score Adj:  {}\n    Peak:           {}, OOM kills {}",
+                c.oom_score_adj,
+                fmt_human(c.peak_bytes),
+                c.oom_kill_count
+            );
+            if let Some(v) = &c.verdict
+                && v.cause != Cause::Completed
+            {
+                let _ = writeln!(out, "    Cause:          {}", v.message);
+            }
+        }
+    }
+}
+
+/// A Terminated state block, as `kubectl describe` prints it.
+fn terminated(out: &mut String, label: &str, t: &Termination) {
+    let _ = writeln!(
+        out,
+        "    {label}     Terminated\n      Reason:       {}\n      Exit Code:    {}\n      Started:      {}\n      Finished:     {}",
+        t.verdict.reason, t.verdict.exit_code, t.started_at, t.finished_at
+    );
 }
 
 /// What a kv-cache workload predicted and what happened.

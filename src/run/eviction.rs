@@ -15,20 +15,33 @@ use crate::monitor::clock::{monotonic_ns, seconds_between};
 use crate::monitor::sampler::PodClock;
 use crate::plan::NodeSpec;
 use crate::report::node::{Condition, Eviction, NodeReport, NodeSample};
+use crate::run::pod::PodStop;
 
-/// Set when the loop evicts a pod: (seconds since its start, the kubelet's message).
-pub type EvictedFlag = Arc<Mutex<Option<(f64, String)>>>;
+/// Set when the loop evicts a pod: (when, monotonic ns; the kubelet's message).
+pub type EvictedFlag = Arc<Mutex<Option<(u64, String)>>>;
+
+/// One container as the eviction message names it.
+pub struct WatchedContainer {
+    pub name: String,
+    /// Its own request (defaulted from its limit), 0 if none.
+    pub request_bytes: u64,
+    pub group: Cgroup,
+}
 
 /// One pod as the eviction loop sees it.
 pub struct Watched {
     pub name: String,
-    /// The pod's container, as the kubelet's message names it.
-    pub container: String,
     pub priority: i32,
+    /// The request ranking counts (pod-level, else the containers' aggregate).
     pub request_bytes: u64,
+    /// The pod-level request, when the pod has pod-level resources.
+    pub pod_request: Option<u64>,
+    pub containers: Vec<WatchedContainer>,
     pub group: Cgroup,
     pub clock: Arc<PodClock>,
     pub evicted: EvictedFlag,
+    /// Raised on eviction, so that nothing in the pod starts again.
+    pub stop: Arc<PodStop>,
 }
 
 fn working_set(g: &Cgroup) -> Option<u64> {
@@ -158,24 +171,35 @@ fn run(spec: &NodeSpec, node: &Cgroup, pods: &[Watched], stop: &AtomicBool) -> N
         };
         let (idx, victim) = &live[first];
         let pod = &pods[*idx];
-        // One container per pod: its usage is the pod's.
-        let container = ContainerUsage {
-            name: pod.container.clone(),
-            request_bytes: pod.request_bytes,
-            working_set_bytes: victim.working_set_bytes,
-        };
-        let message = eviction_message(threshold, cap, available, victim, None, &[container]);
-        // Hard eviction: no grace period. A pod whose processes were all gone
-        // by now ended by itself: it was not evicted.
-        if pod.group.kill_all() == 0 {
-            continue;
-        }
-        let since_pod = pod
-            .clock
-            .start_ns()
-            .map_or(t_s, |s| seconds_between(s, now));
+        let containers: Vec<ContainerUsage> = pod
+            .containers
+            .iter()
+            .map(|c| ContainerUsage {
+                name: c.name.clone(),
+                request_bytes: c.request_bytes,
+                working_set_bytes: working_set(&c.group).unwrap_or(0),
+            })
+            .collect();
+        let message = eviction_message(
+            threshold,
+            cap,
+            available,
+            victim,
+            pod.pod_request,
+            &containers,
+        );
+        // Hard eviction: no grace period, and nothing in the pod starts
+        // again. A pod that had ended by itself by now was not evicted.
+        pod.stop.raise();
         if let Ok(mut e) = pod.evicted.lock() {
-            *e = Some((since_pod, message.clone()));
+            *e = Some((now, message.clone()));
+        }
+        if pod.group.kill_tree() == 0 && !pod.clock.is_running() {
+            pod.stop.lower();
+            if let Ok(mut e) = pod.evicted.lock() {
+                *e = None;
+            }
+            continue;
         }
         report.evictions.push(Eviction {
             t_s,

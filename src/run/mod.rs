@@ -5,6 +5,7 @@
 //! [`RunGroup`] guard on return, error and panic; the signal thread on Ctrl-C).
 
 mod eviction;
+pub(crate) mod pod;
 mod pod_report;
 mod preflight;
 mod spawn;
@@ -15,20 +16,22 @@ use std::time::SystemTime;
 
 pub use preflight::{Preflight, preflight};
 
-use crate::cgroup::{self, CgroupError, RunGroup, Swap};
+use crate::cgroup::{self, Cgroup, CgroupError, OomKillMode, RunGroup, Swap};
 use crate::gpu::{self, GpuError};
 use crate::host::HostError;
+use crate::k8s::Pod;
 use crate::k8s::oom_score_adj;
 use crate::monitor::kmsg::{self, KmsgReader};
 use crate::monitor::sampler::{PodClock, SampledPod, Sampler};
 use crate::monitor::watch::{WatchedPod, Watcher};
-use crate::plan::Plan;
+use crate::plan::{Plan, PodPlan};
 use crate::report::{self, Report};
 use crate::signals;
 use crate::workload::events::ENV_EVENTS;
-use eviction::{EvictedFlag, EvictionLoop};
-use pod_report::{Gathered, NodeCgroups, PodNode, pod_report};
-use spawn::{PodEnd, PodIo, run_pod};
+use eviction::{EvictedFlag, EvictionLoop, WatchedContainer};
+use pod::{ContainerCtx, PodEnd, PodStop, run_pod};
+use pod_report::{Counters, Gathered, NodeCgroups, PodNode, file_stem, pod_report};
+use spawn::ContainerIo;
 
 /// Why a run could not happen or finish.
 #[derive(Debug, thiserror::Error)]
@@ -105,15 +108,18 @@ pub fn run(
         .node
         .as_ref()
         .map_or(host.mem_total_bytes, |n| n.capacity_bytes);
-    let adjs: Vec<i32> = plan
-        .pods
+    let k8s_pods: Vec<_> = plan.pods.iter().map(PodPlan::k8s_pod).collect();
+    let adjs: Vec<Vec<i32>> = k8s_pods
         .iter()
-        .map(|p| {
-            let pod = p.k8s_pod();
-            oom_score_adj(&pod, &pod.containers[0], capacity)
+        .map(|pod| {
+            pod.containers
+                .iter()
+                .map(|c| oom_score_adj(pod, c, capacity))
+                .collect()
         })
         .collect();
     let evicted: Vec<EvictedFlag> = plan.pods.iter().map(|_| Arc::default()).collect();
+    let stops: Vec<Arc<PodStop>> = plan.pods.iter().map(|_| Arc::default()).collect();
     // On a node, pods sit in `kubepods`, limited to allocatable as the
     // kubelet limits it (capacity less kubeReserved and systemReserved; the
     // eviction threshold is not subtracted there: pkg/kubelet/cm,
@@ -131,15 +137,35 @@ pub fn run(
         None => None,
     };
     let pods_parent = kubepods.as_ref().unwrap_or(&run_group.group);
+    let oom_kill_mode = match (backend.version(), plan.single_process_oom_kill) {
+        (cgroup::Version::V1, _) => OomKillMode::CgroupV1,
+        (_, true) => OomKillMode::SingleProcess,
+        (_, false) => OomKillMode::Group,
+    };
+    let mut warnings = Vec::new();
+    // The kubelet's layout: a pod cgroup (the pod's limit) holding one
+    // cgroup per container (the container's own limit).
     let mut pod_groups = Vec::with_capacity(plan.pods.len());
+    let mut container_groups: Vec<Vec<Cgroup>> = Vec::with_capacity(plan.pods.len());
     let mut swaps = Vec::with_capacity(plan.pods.len());
     for pod in &plan.pods {
-        let (group, swap) =
-            pods_parent.create_child(&pod.name, pod.k8s_pod().memory_limit(), pod.swap)?;
+        let (group, swap) = pods_parent.create_child(&pod.name, pod.limit_bytes(), pod.swap)?;
+        group.backend.enable_children(&group.path)?;
+        let mut groups = Vec::with_capacity(pod.containers.len());
+        for c in &pod.containers {
+            let (g, _) = group.create_child(&c.name, c.limit_bytes(), pod.swap)?;
+            if oom_kill_mode == OomKillMode::Group && !g.backend.set_oom_group(&g.path)? {
+                warnings.push(format!(
+                    "this kernel has no memory.oom.group (Linux 4.19+): an OOM kill in {}/{} takes one process",
+                    pod.name, c.name
+                ));
+            }
+            groups.push(g);
+        }
         pod_groups.push(group);
+        container_groups.push(groups);
         swaps.push(swap);
     }
-    let mut warnings = Vec::new();
     if let Some(w) = swap_warning(plan, &swaps, host.swap_total_bytes) {
         eprintln!("oomsim: warning: {w}");
         warnings.push(w);
@@ -157,22 +183,34 @@ pub fn run(
         }
     };
     host.kmsg_readable = kmsg.is_some();
+    let pod_clocks: Vec<Arc<PodClock>> = plan.pods.iter().map(|_| Arc::default()).collect();
+    let container_clocks: Vec<Vec<Arc<PodClock>>> = plan
+        .pods
+        .iter()
+        .map(|p| p.containers.iter().map(|_| Arc::default()).collect())
+        .collect();
+    // The watcher sees every container; its lists run pod by pod.
     let mut watched = Vec::new();
+    let mut first_unit = Vec::with_capacity(plan.pods.len());
+    for (groups, clocks) in container_groups.iter().zip(&container_clocks) {
+        first_unit.push(watched.len());
+        for (group, clock) in groups.iter().zip(clocks) {
+            let (counter, counter_key) = group.oom_kill_file()?;
+            watched.push(WatchedPod {
+                notifier: backend.oom_notifier(&group.path)?,
+                counter,
+                counter_key,
+                kernel_name: group.kernel_name(),
+                clock: clock.clone(),
+            });
+        }
+    }
     let mut sampled = Vec::new();
-    let clocks: Vec<Arc<PodClock>> = plan.pods.iter().map(|_| Arc::default()).collect();
-    for (i, ((pod, group), clock)) in plan.pods.iter().zip(&pod_groups).zip(&clocks).enumerate() {
-        let (counter, counter_key) = group.oom_kill_file()?;
-        watched.push(WatchedPod {
-            notifier: backend.oom_notifier(&group.path)?,
-            counter,
-            counter_key,
-            kernel_name: group.kernel_name(),
-            clock: clock.clone(),
-        });
+    for (i, (pod, group)) in plan.pods.iter().zip(&pod_groups).enumerate() {
         sampled.push(SampledPod {
             usage: group.usage()?,
-            limit_bytes: pod.limit_bytes,
-            clock: clock.clone(),
+            limit_bytes: pod.limit_bytes(),
+            clock: pod_clocks[i].clone(),
             device: device.as_ref().map(|d| (d.ledger.clone(), i as u32)),
             stat: Some(group.clone()),
         });
@@ -184,21 +222,15 @@ pub fn run(
             EvictionLoop::start(
                 spec.clone(),
                 run_group.group.clone(),
-                plan.pods
-                    .iter()
-                    .zip(&pod_groups)
-                    .zip(&clocks)
-                    .zip(&evicted)
-                    .map(|(((p, g), c), e)| eviction::Watched {
-                        name: p.name.clone(),
-                        container: p.container.clone(),
-                        priority: p.priority,
-                        request_bytes: p.request_bytes.unwrap_or(0),
-                        group: g.clone(),
-                        clock: c.clone(),
-                        evicted: e.clone(),
-                    })
-                    .collect(),
+                eviction_watch(
+                    plan,
+                    &k8s_pods,
+                    &pod_groups,
+                    &container_groups,
+                    &pod_clocks,
+                    &evicted,
+                    &stops,
+                ),
             )
             .map_err(thread("eviction"))?,
         ),
@@ -221,26 +253,40 @@ pub fn run(
         let handles: Vec<_> = plan
             .pods
             .iter()
-            .zip(&pod_groups)
-            .zip(&clocks)
             .enumerate()
-            .map(|(i, ((pod, group), clock))| {
-                let events = logs_dir.join(format!("{}.events.jsonl", pod.name));
-                let mut env = vec![(ENV_EVENTS.to_string(), events.display().to_string())];
-                if let Some(d) = &device {
-                    env.extend(d.env());
-                    env.push((gpu::ENV_POD.into(), i.to_string()));
-                }
-                let io = PodIo {
-                    log: logs_dir.join(format!("{}.log", pod.name)),
-                    events,
-                    env,
-                    oom_score_adj: adjs[i],
-                    ledger: device.as_ref().map(|d| (d.ledger.as_ref(), i as u32)),
-                };
+            .map(|(i, pod)| {
+                let ctxs: Vec<ContainerCtx<'_>> = pod
+                    .containers
+                    .iter()
+                    .enumerate()
+                    .map(|(j, c)| {
+                        let stem = file_stem(pod, c);
+                        let events = logs_dir.join(format!("{stem}.events.jsonl"));
+                        let mut env = vec![(ENV_EVENTS.to_string(), events.display().to_string())];
+                        if let Some(d) = &device {
+                            env.extend(d.env());
+                            env.push((gpu::ENV_POD.into(), i.to_string()));
+                        }
+                        ContainerCtx {
+                            group: &container_groups[i][j],
+                            clock: &container_clocks[i][j],
+                            io: ContainerIo {
+                                log: logs_dir.join(format!("{stem}.log")),
+                                events,
+                                env,
+                                oom_score_adj: adjs[i][j],
+                                ledger: device
+                                    .as_ref()
+                                    .filter(|_| pod.containers.len() == 1)
+                                    .map(|d| (d.ledger.as_ref(), i as u32)),
+                            },
+                        }
+                    })
+                    .collect();
+                let (clock, stop) = (&pod_clocks[i], &stops[i]);
                 (
                     pod,
-                    s.spawn(move || run_pod(pod, group, clock, io, progress)),
+                    s.spawn(move || run_pod(pod, &ctxs, clock, stop, progress)),
                 )
             })
             .collect();
@@ -272,17 +318,32 @@ pub fn run(
     }
     let mut pods = Vec::with_capacity(plan.pods.len());
     for (i, (pod, end)) in plan.pods.iter().zip(ends).enumerate() {
+        let end = end?;
+        // The driver frees a dead process's device memory; so does the ledger.
+        if let Some(d) = &device {
+            d.ledger.release_pod(i as u32);
+        }
+        let group = &pod_groups[i];
+        let counters = Counters {
+            pod_peak: group.backend.peak(&group.path)?,
+            pod_stat: group.backend.stat(&group.path)?,
+            container_peaks: container_groups[i]
+                .iter()
+                .map(|g| g.backend.peak(&g.path))
+                .collect::<Result<_, _>>()?,
+        };
         let gathered = Gathered {
-            end: end?,
+            end,
             observed: &observed,
-            index: i,
+            first_unit: first_unit[i],
             samples: sampled.samples.get(i).cloned().unwrap_or_default(),
             swap: swaps[i],
             node: PodNode {
-                oom_score_adj: adjs[i],
+                oom_score_adjs: adjs[i].clone(),
                 evicted: evicted[i].lock().ok().and_then(|e| e.clone()),
                 node_cgroups: node_cgroups.clone(),
             },
+            counters,
         };
         pods.push(pod_report(pod, gathered, &logs_dir));
     }
@@ -303,6 +364,7 @@ pub fn run(
         },
         gpu: device.as_ref().map(|d| d.info.clone()),
         node: node_report,
+        oom_kill_mode: Some(oom_kill_mode),
         interrupted: signals::caught().map(|s| signals::name(s).to_string()),
         warnings,
         ok: pods.iter().all(|p| p.unmet.is_empty()),
@@ -311,6 +373,42 @@ pub fn run(
     report::write_json(&out_dir.join(report::REPORT_FILE), &report)?;
     cleanup?;
     Ok(report)
+}
+
+/// What the eviction loop watches of each pod.
+fn eviction_watch(
+    plan: &Plan,
+    k8s_pods: &[Pod],
+    pod_groups: &[Cgroup],
+    container_groups: &[Vec<Cgroup>],
+    clocks: &[Arc<PodClock>],
+    evicted: &[EvictedFlag],
+    stops: &[Arc<PodStop>],
+) -> Vec<eviction::Watched> {
+    plan.pods
+        .iter()
+        .enumerate()
+        .map(|(i, p)| eviction::Watched {
+            name: p.name.clone(),
+            priority: p.priority,
+            request_bytes: k8s_pods[i].memory_request(),
+            pod_request: p.resources.and_then(|r| r.memory.request),
+            containers: p
+                .containers
+                .iter()
+                .zip(&container_groups[i])
+                .map(|(c, g)| WatchedContainer {
+                    name: c.name.clone(),
+                    request_bytes: c.request_bytes().unwrap_or(0),
+                    group: g.clone(),
+                })
+                .collect(),
+            group: pod_groups[i].clone(),
+            clock: clocks[i].clone(),
+            evicted: evicted[i].clone(),
+            stop: stops[i].clone(),
+        })
+        .collect()
 }
 
 /// Said when the scenario wants swap off but the kernel keeps no swap

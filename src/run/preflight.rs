@@ -28,12 +28,12 @@ pub fn preflight(plan: &Plan) -> Result<Preflight, HostError> {
         None => plan
             .pods
             .iter()
-            .filter_map(|p| p.limit_bytes.map(|l| (p.limit_field.clone(), l)))
+            .filter_map(|p| p.limit_bytes().map(|l| (p.limit_field().to_string(), l)))
             .collect(),
     };
     let usable_bytes = host::check_fits(&limits, mem.available_bytes, mem.total_bytes)?;
     for pod in &plan.pods {
-        for phase in &pod.workload.phases {
+        for phase in pod.containers.iter().flat_map(|c| &c.workload.phases) {
             if let Phase::ModelLoad(m) = phase
                 && let Some(file) = &m.file
             {

@@ -1,9 +1,11 @@
-//! One pod's child: started inside its cgroup (it enters before it
-//! allocates a byte), given the kubelet's oom_score_adj, waited for up to the
-//! pod's timeout, and what is left of it killed; then the cgroup's counters
-//! are read before the cgroup goes away.
+//! One run of a container's process: started inside the container's cgroup
+//! (it enters before it allocates a byte), given the kubelet's
+//! oom_score_adj, waited for until it exits, the pod's deadline passes or
+//! the pod stops it; then what is left in the container is killed, as a
+//! runtime does when a container's main process ends, and the cgroup's
+//! counters are read.
 
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom};
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -19,49 +21,75 @@ use nix::sys::stat::Mode;
 use nix::unistd::{Pid, getpid, getppid, write};
 
 use super::RunError;
-use crate::cgroup::{Cgroup, MemStat};
+use crate::cgroup::Cgroup;
 use crate::gpu;
-use crate::monitor::clock::{monotonic_ns, seconds_between};
+use crate::monitor::clock::monotonic_ns;
 use crate::monitor::sampler::PodClock;
-use crate::plan::{Phase, PodPlan};
+use crate::plan::{ContainerPlan, Phase};
 use crate::signals;
 use crate::verdict::Exit;
 use crate::workload::events::{self, Event, TimedEvent};
 
-/// What one pod's waiter thread brings back.
-pub struct PodEnd {
+/// Why the harness ended a process that had not exited by itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// It exited (or was killed) by itself.
+    ByItself,
+    /// The pod's timeout passed: SIGKILL.
+    Timeout,
+    /// The pod was ending (its regular containers were done): SIGTERM, then
+    /// SIGKILL after the grace period, as the kubelet stops a sidecar.
+    Stopped,
+}
+
+/// One run of a container's process: a termination once it has ended.
+pub struct Instance {
     pub pid: Option<i32>,
     pub exit: Option<Exit>,
     pub start_error: Option<String>,
-    pub timed_out: bool,
+    pub ended: Ended,
     pub start_ns: u64,
     pub end_ns: u64,
     pub started_at: SystemTime,
     pub finished_at: SystemTime,
+    /// OOM kills in the container's cgroup during this run.
     pub oom_kills: u64,
-    pub kernel_peak: Option<u64>,
-    pub stat_at_end: MemStat,
     pub events: Vec<TimedEvent>,
     /// A CUDA out-of-memory line found in the log when no event said so.
     pub logged_cuda_oom: Option<String>,
-    /// What the kernel holds for the pod's process (the policy's value, or 0
+    /// What the kernel holds for the process (the policy's value, or 0
     /// for a negative one without CAP_SYS_RESOURCE).
     pub oom_score_adj_applied: Option<i32>,
 }
 
-/// Where one pod's child writes and what it is told.
-pub struct PodIo<'a> {
+/// Where one container's process writes and what it is told.
+pub struct ContainerIo<'a> {
     pub log: PathBuf,
     pub events: PathBuf,
     pub env: Vec<(String, String)>,
     pub oom_score_adj: i32,
+    /// The run's device ledger and the pod's index, freed when the process
+    /// dies if the pod has only this container.
     pub ledger: Option<(&'a gpu::Ledger, u32)>,
 }
 
+/// What the harness asks of a running process, polled while it runs.
+pub trait Halt {
+    /// The pod's timeout has passed.
+    fn deadline_passed(&self) -> bool;
+    /// The pod is ending: stop the process gracefully.
+    fn stopping(&self) -> bool;
+}
+
+/// The kubelet's minimum grace before SIGKILL, for a sidecar that ignores SIGTERM.
+const GRACE: Duration = Duration::from_secs(2);
+/// How often a waiting harness looks at the pod's deadline and stop.
+const POLL: Duration = Duration::from_millis(10);
+
 /// The command a pod's child runs: the program itself for a lone command,
 /// else this binary's hidden workload subcommand.
-fn pod_command(pod: &PodPlan) -> Result<Command, RunError> {
-    if let [Phase::Command(p)] = pod.workload.phases.as_slice() {
+fn container_command(c: &ContainerPlan) -> Result<Command, RunError> {
+    if let [Phase::Command(p)] = c.workload.phases.as_slice() {
         let mut cmd = Command::new(&p.argv[0]);
         cmd.args(&p.argv[1..])
             .envs(p.env.iter().map(|(k, v)| (k, v)));
@@ -71,7 +99,7 @@ fn pod_command(pod: &PodPlan) -> Result<Command, RunError> {
         path: PathBuf::from("/proc/self/exe"),
         source,
     })?;
-    let spec = serde_json::to_string(&pod.workload).map_err(RunError::Encode)?;
+    let spec = serde_json::to_string(&c.workload).map_err(RunError::Encode)?;
     let mut cmd = Command::new(exe);
     cmd.arg(crate::workload::SUBCOMMAND).arg(spec);
     Ok(cmd)
@@ -106,23 +134,28 @@ fn enter_pod(
     Ok(())
 }
 
-/// Start one pod's child inside its cgroup, wait for it (up to its timeout),
-/// and read the cgroup's counters before the cgroup goes away.
-pub fn run_pod(
-    pod: &PodPlan,
+/// Run a container's process once inside its cgroup, wait for it, and
+/// read the cgroup's counters.
+pub fn run_once(
+    c: &ContainerPlan,
     group: &Cgroup,
     clock: &PodClock,
-    io: PodIo<'_>,
-    progress: bool,
-) -> Result<PodEnd, RunError> {
+    io: &ContainerIo<'_>,
+    halt: &dyn Halt,
+) -> Result<Instance, RunError> {
     let file_err = |path: &Path| {
         let path = path.to_path_buf();
         move |source| RunError::Io { path, source }
     };
-    let mut cmd = pod_command(pod)?;
-    cmd.envs(io.env);
+    let mut cmd = container_command(c)?;
+    cmd.envs(io.env.iter().map(|(k, v)| (k, v)));
     File::create(&io.events).map_err(file_err(&io.events))?;
-    let out = File::create(&io.log).map_err(file_err(&io.log))?;
+    // A restarted container's output follows its earlier runs'.
+    let out = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&io.log)
+        .map_err(file_err(&io.log))?;
     let err = out.try_clone().map_err(file_err(&io.log))?;
     cmd.stdin(Stdio::null()).stdout(out).stderr(err);
     let procs = group.procs_for_entry()?;
@@ -143,22 +176,21 @@ pub fn run_pod(
             )
         });
     }
+    let kills_before = group.oom_kills()?;
     let started_at = SystemTime::now();
     let start_ns = clock.start();
     let spawned = cmd.spawn();
     drop(procs);
-    let mut end = PodEnd {
+    let mut end = Instance {
         pid: None,
         exit: None,
         start_error: None,
-        timed_out: false,
+        ended: Ended::ByItself,
         start_ns,
         end_ns: start_ns,
         started_at,
         finished_at: started_at,
         oom_kills: 0,
-        kernel_peak: None,
-        stat_at_end: MemStat::default(),
         events: Vec::new(),
         logged_cuda_oom: None,
         oom_score_adj_applied: None,
@@ -173,14 +205,14 @@ pub fn run_pod(
                     .and_then(|t| t.trim().parse().ok());
             clock.set_pid(pid);
             signals::register(pid);
-            let waited = wait_with_timeout(child, pod.timeout());
+            let waited = wait(child, group, halt);
             signals::unregister(pid);
             end.end_ns = monotonic_ns();
-            let (status, timed_out) = waited.map_err(|source| RunError::Wait {
-                pod: pod.name.clone(),
+            let (status, ended) = waited.map_err(|source| RunError::Wait {
+                pod: c.name.clone(),
                 source,
             })?;
-            end.timed_out = timed_out;
+            end.ended = ended;
             end.exit = Some(match status.signal() {
                 Some(sig) => Exit::Signal(sig),
                 None => Exit::Code(status.code().unwrap_or(1)),
@@ -190,15 +222,12 @@ pub fn run_pod(
             end.start_error = Some(format!("cannot start {:?}: {e}", cmd.get_program()));
         }
     }
-    clock.end();
     end.finished_at = SystemTime::now();
-    // Whatever the main process left behind in the pod goes with it, as in a container.
+    // Whatever the main process left behind in the container goes with it.
     group.kill_all();
-    end.oom_kills = group.oom_kills()?;
-    end.kernel_peak = group.backend.peak(&group.path)?;
-    end.stat_at_end = group.backend.stat(&group.path)?;
-    // The driver frees a dead process's device memory; so does the ledger.
+    end.oom_kills = group.oom_kills()?.saturating_sub(kills_before);
     if let Some((l, i)) = io.ledger {
+        // The driver frees a dead process's device memory; so does the ledger.
         l.release_pod(i);
     }
     end.events = events::read(&io.events, start_ns);
@@ -208,20 +237,6 @@ pub fn run_pod(
         .any(|e| matches!(e.event, Event::CudaOom { .. }))
     {
         end.logged_cuda_oom = cuda_oom_in_log(&io.log);
-    }
-    if progress {
-        let what = match end.exit {
-            Some(e) if end.oom_kills > 0 => {
-                format!("ended (exit {}), oom_kill {}", e.k8s_code(), end.oom_kills)
-            }
-            Some(e) => format!("ended (exit {})", e.k8s_code()),
-            None => "could not start".into(),
-        };
-        eprintln!(
-            "oomsim:   pod {} {what} after {:.2}s",
-            pod.name,
-            seconds_between(start_ns, end.end_ns)
-        );
     }
     Ok(end)
 }
@@ -242,9 +257,10 @@ fn cuda_oom_in_log(log: &Path) -> Option<String> {
         .map(|l| l.trim().to_string())
 }
 
-/// Wait for a child, killing it at the timeout. A helper thread owns the
-/// child and reaps it; this one waits on the channel with a deadline.
-fn wait_with_timeout(child: Child, timeout: Duration) -> std::io::Result<(ExitStatus, bool)> {
+/// Wait for a child while watching the pod's deadline and stop: SIGKILL
+/// at the deadline, SIGTERM then SIGKILL after [`GRACE`] when the pod
+/// stops it. A helper thread owns the child and reaps it.
+fn wait(child: Child, group: &Cgroup, halt: &dyn Halt) -> std::io::Result<(ExitStatus, Ended)> {
     let pid = Pid::from_raw(child.id() as i32);
     let (tx, rx) = mpsc::channel();
     let reaper = std::thread::Builder::new()
@@ -253,21 +269,33 @@ fn wait_with_timeout(child: Child, timeout: Duration) -> std::io::Result<(ExitSt
             let mut child = child;
             let _ = tx.send(child.wait());
         })?;
-    let (status, timed_out) = match rx.recv_timeout(timeout) {
-        Ok(status) => (status, false),
-        Err(mpsc::RecvTimeoutError::Timeout) => {
-            // Unreaped until the reaper's wait returns, so the pid is still ours.
-            let _ = kill(pid, Signal::SIGKILL);
-            (rx.recv().map_err(std::io::Error::other)?, true)
+    let mut ended = Ended::ByItself;
+    let mut term_sent: Option<std::time::Instant> = None;
+    let status = loop {
+        match rx.recv_timeout(POLL) {
+            Ok(status) => break status,
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(std::io::Error::other(
+                    "the reaper thread ended without a status",
+                ));
+            }
         }
-        Err(mpsc::RecvTimeoutError::Disconnected) => {
-            return Err(std::io::Error::other(
-                "the reaper thread ended without a status",
-            ));
+        // Unreaped until the reaper's wait returns, so the pid is still ours.
+        if ended == Ended::ByItself && halt.deadline_passed() {
+            ended = Ended::Timeout;
+            let _ = kill(pid, Signal::SIGKILL);
+        } else if ended == Ended::ByItself && halt.stopping() {
+            ended = Ended::Stopped;
+            group.signal_all(Signal::SIGTERM);
+            term_sent = Some(std::time::Instant::now());
+        } else if term_sent.is_some_and(|t| t.elapsed() >= GRACE) {
+            term_sent = None;
+            let _ = kill(pid, Signal::SIGKILL);
         }
     };
     reaper
         .join()
         .map_err(|_| std::io::Error::other("the reaper thread panicked"))?;
-    Ok((status?, timed_out))
+    Ok((status?, ended))
 }

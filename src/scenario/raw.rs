@@ -25,6 +25,9 @@ pub struct RawScenario {
     pub gpu: Option<RawGpu>,
     /// A node the pods share: capacity, eviction thresholds, housekeeping.
     pub node: Option<RawNode>,
+    /// The kubelet's `singleProcessOOMKill` (cgroup v2: no `memory.oom.group`).
+    #[serde(rename = "singleProcessOOMKill")]
+    pub single_process_oom_kill: Option<bool>,
     pub pods: Spanned<Vec<RawPod>>,
 }
 
@@ -74,11 +77,19 @@ pub struct RawSampling {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawPod {
+    /// The pod's name; with `from`, the object to take out of the manifest.
     pub name: Text,
-    /// The pod's one container's name (default: the pod's), as the
-    /// kubelet's messages name it.
+    /// A Kubernetes manifest (Pod, Deployment, ... or a List) whose pod
+    /// this is: containers, resources and priority come from it.
+    pub from: Option<Text>,
+    /// The one-container shorthand: the container's name (default: the
+    /// pod's), as the kubelet's messages name it.
     pub container: Option<Text>,
     pub priority: Option<i32>,
+    #[serde(rename = "priorityClassName")]
+    pub priority_class_name: Option<Text>,
+    /// The shorthand's container resources; with `containers`, the pod-level
+    /// `spec.resources`.
     pub resources: Option<RawResources>,
     /// `4k` (default) or `huge` (transparent huge pages).
     pub pages: Option<Text>,
@@ -86,6 +97,34 @@ pub struct RawPod {
     pub swap: Option<bool>,
     /// The harness kills the pod after this long (default 5m).
     pub timeout: Option<Text>,
+    pub workload: Option<RawWorkload>,
+    pub phases: Option<Spanned<Vec<RawWorkload>>>,
+    pub expect: Option<RawExpect>,
+    pub containers: Option<Spanned<Vec<RawContainer>>>,
+    #[serde(rename = "initContainers")]
+    pub init_containers: Option<Spanned<Vec<RawContainer>>>,
+    /// `Always`, `OnFailure` or `Never` (default: Never; with `from`, the manifest's).
+    #[serde(rename = "restartPolicy")]
+    pub restart_policy: Option<Text>,
+    /// Multiplies the kubelet's restart back-off (10 s doubling to 5 min).
+    #[serde(rename = "backoffScale")]
+    pub backoff_scale: Option<Spanned<f64>>,
+    /// Stop after this many restarts of a container.
+    #[serde(rename = "maxRestarts")]
+    pub max_restarts: Option<Spanned<u32>>,
+}
+
+/// One container of a pod with `containers` / `initContainers`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawContainer {
+    pub name: Text,
+    /// Not with `from`: the manifest gives them.
+    pub resources: Option<RawResources>,
+    /// An init container with `Always` is a sidecar.
+    #[serde(rename = "restartPolicy")]
+    pub restart_policy: Option<Text>,
+    pub pages: Option<Text>,
     pub workload: Option<RawWorkload>,
     pub phases: Option<Spanned<Vec<RawWorkload>>>,
     pub expect: Option<RawExpect>,

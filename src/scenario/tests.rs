@@ -17,15 +17,15 @@ const LEAK: &str = "name: leak\npods:\n  - name: app\n    resources:\n      limi
 fn valid_leak() {
     let plan = check(LEAK).unwrap();
     let pod = &plan.pods[0];
-    assert_eq!(pod.limit_bytes, Some(64 << 20));
+    assert_eq!(pod.limit_bytes(), Some(64 << 20));
     assert_eq!(
-        pod.request_bytes,
+        pod.request_bytes(),
         Some(64 << 20),
         "request defaults to the limit"
     );
     assert_eq!(pod.qos, Qos::Burstable, "no CPU limit: not Guaranteed");
     assert_eq!(
-        pod.workload.phases[0],
+        pod.main().workload.phases[0],
         Phase::Leak(Leak {
             baseline_bytes: 0,
             rate_bytes_per_s: Some(32 << 20),
@@ -132,9 +132,9 @@ fn vars_formulas_and_search() {
 fn burst_and_phases() {
     let y = "name: b\npods:\n  - name: a\n    pages: huge\n    phases:\n      - {kind: steady, size: 8Mi, duration: 100ms}\n      - {kind: burst, baseline: 8Mi, spike: 32Mi, period: 1s, hold: 200ms, count: 3}\n";
     let plan = check(y).unwrap();
-    assert_eq!(plan.pods[0].workload.pages, Pages::Huge);
+    assert_eq!(plan.pods[0].main().workload.pages, Pages::Huge);
     assert_eq!(plan.pods[0].qos, Qos::BestEffort);
-    assert_eq!(plan.pods[0].workload.phases.len(), 2);
+    assert_eq!(plan.pods[0].main().workload.phases.len(), 2);
     let e = check(&y.replace("hold: 200ms", "hold: 2s")).unwrap_err();
     assert!(e.contains("phases[1].hold"), "{e}");
     let e = check(&y.replace(", count: 3", "")).unwrap_err();
@@ -145,7 +145,7 @@ fn burst_and_phases() {
 fn a_fraction_of_a_byte_is_warned_about_or_refused_when_strict() {
     let y = LEAK.replace("64Mi", "512m");
     let loaded = parse(&y, "t.yaml", false).unwrap();
-    assert_eq!(loaded.plan.pods[0].limit_bytes, Some(1));
+    assert_eq!(loaded.plan.pods[0].limit_bytes(), Some(1));
     assert_eq!(loaded.warnings.len(), 1);
     let w = &loaded.warnings[0];
     assert!(
@@ -162,9 +162,9 @@ fn a_fraction_of_a_byte_is_warned_about_or_refused_when_strict() {
 
 #[test]
 fn the_container_is_named_after_the_pod_or_as_written() {
-    assert_eq!(check(LEAK).unwrap().pods[0].container, "app");
+    assert_eq!(check(LEAK).unwrap().pods[0].main().name, "app");
     let y = LEAK.replace("  - name: app\n", "  - name: app\n    container: nginx\n");
-    assert_eq!(check(&y).unwrap().pods[0].container, "nginx");
+    assert_eq!(check(&y).unwrap().pods[0].main().name, "nginx");
 }
 
 #[test]
@@ -205,7 +205,7 @@ fn gpu_node_and_new_workloads_name_their_field() {
     assert!(e.contains("needs a grace period"), "{e}");
     let p = check("name: x\ngpu: {backend: sim, memory: 2Gi}\npods:\n- name: a\n  workload: {kind: model-load, size: 1Gi, strategy: chunked, chunk: 64Mi, pinned: true, source: synthetic}\n").unwrap();
     assert_eq!(p.gpu.as_ref().unwrap().memory_bytes, 2 << 30);
-    let Phase::ModelLoad(m) = &p.pods[0].workload.phases[0] else {
+    let Phase::ModelLoad(m) = &p.pods[0].main().workload.phases[0] else {
         panic!("a model-load phase");
     };
     assert_eq!(

@@ -67,7 +67,7 @@ pub trait TrialRunner {
 /// both ends whole MiB, so they print as quantities.
 pub fn default_range(pod: &PodPlan, usable: u64) -> Result<(u64, u64), SearchError> {
     let top = pod
-        .limit_bytes
+        .searched_limit()
         .map_or(usable / 2, |l| l.saturating_mul(4).min(usable / 2));
     let hi = top / STEP * STEP;
     let lo = DEFAULT_LOW.min(hi / 4 / STEP * STEP).max(STEP);
@@ -75,7 +75,7 @@ pub fn default_range(pod: &PodPlan, usable: u64) -> Result<(u64, u64), SearchErr
         return Err(SearchError::EmptyRange {
             lo: fmt_quantity(lo),
             hi: fmt_quantity(hi),
-            limit: pod.limit_bytes.map_or("none".into(), fmt_quantity),
+            limit: pod.searched_limit().map_or("none".into(), fmt_quantity),
         });
     }
     Ok((lo, hi))

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::{Outcome, TrialRunner};
+use crate::k8s::RestartPolicy;
 use crate::plan::{LoadStrategy, Phase, Plan};
 use crate::report::REPORT_FILE;
 use crate::report::search::Trial;
@@ -27,9 +28,13 @@ impl Real<'_> {
         p.name = format!("{}-trial-{index:03}", self.plan.name);
         p.search = None;
         for x in &mut p.pods {
-            x.limit_bytes = Some(limit);
-            x.request_bytes = x.request_bytes.map(|r| r.min(limit));
+            x.set_limit(limit);
+            // One run per trial: a restart would hide the first verdict.
+            x.restart.policy = RestartPolicy::Never;
             x.expect = None;
+            for c in &mut x.containers {
+                c.expect = None;
+            }
         }
         p
     }
@@ -45,7 +50,10 @@ impl TrialRunner for Real<'_> {
                 .map(|(k, &limit)| {
                     let tp = self.trial_plan(limit, first + k);
                     let dir: PathBuf = trials_dir.join(&tp.name);
-                    (tp.name.clone(), s.spawn(move || run_trial(&tp, &dir)))
+                    (
+                        tp.name.clone(),
+                        s.spawn(move || run_trial(&tp, &dir, limit)),
+                    )
                 })
                 .collect();
             handles
@@ -60,20 +68,20 @@ impl TrialRunner for Real<'_> {
     }
 }
 
-fn run_trial(plan: &Plan, dir: &Path) -> Result<Outcome, RunError> {
+fn run_trial(plan: &Plan, dir: &Path, limit: u64) -> Result<Outcome, RunError> {
     let started = Instant::now();
     let pre = run::preflight(plan)?;
     let mut r = run::run(plan, pre, dir, false)?;
     let pod = r.pods.remove(0);
     if pod.verdict.cause == Cause::StartFailed {
         return Err(RunError::TrialStart {
-            limit: fmt_quantity(pod.limit_bytes.unwrap_or(0)),
+            limit: fmt_quantity(limit),
             message: pod.verdict.message,
         });
     }
     Ok(Outcome {
         trial: Trial {
-            limit_bytes: pod.limit_bytes.unwrap_or(0),
+            limit_bytes: limit,
             survived: pod.survived(),
             reason: pod.verdict.reason,
             exit_code: pod.verdict.exit_code,
@@ -92,7 +100,7 @@ fn run_trial(plan: &Plan, dir: &Path) -> Result<Outcome, RunError> {
 pub fn with_strategy(plan: &Plan, pod: &str, strategy: LoadStrategy) -> Plan {
     let mut p = plan.clone();
     for x in p.pods.iter_mut().filter(|x| x.name == pod) {
-        for phase in &mut x.workload.phases {
+        for phase in x.containers.iter_mut().flat_map(|c| &mut c.workload.phases) {
             if let Phase::ModelLoad(m) = phase {
                 m.strategy = strategy;
                 m.keep_host = false;

@@ -163,7 +163,8 @@ fn wait_for_run_cgroup(pid: u32) -> std::path::PathBuf {
                     .to_string_lossy()
                     .starts_with(&format!("{pid}-"))
                 {
-                    let procs = e.path().join("sleep").join("cgroup.procs");
+                    // The pod's cgroup holds its container's, as the kubelet lays them out.
+                    let procs = e.path().join("sleep").join("sleep").join("cgroup.procs");
                     if std::fs::read_to_string(&procs).is_ok_and(|p| !p.trim().is_empty()) {
                         return e.path();
                     }
@@ -190,7 +191,7 @@ pub fn ctrl_c_kills_children_and_removes_cgroups() {
     let out = tempfile::tempdir().unwrap();
     let mut child = long_run(out.path());
     let dir = wait_for_run_cgroup(child.id());
-    let sleeper: i32 = std::fs::read_to_string(dir.join("sleep/cgroup.procs"))
+    let sleeper: i32 = std::fs::read_to_string(dir.join("sleep/sleep/cgroup.procs"))
         .unwrap()
         .trim()
         .parse()
@@ -225,7 +226,7 @@ pub fn next_run_removes_what_a_sigkilled_run_left() {
     );
     // PDEATHSIG ends the child; the cgroup empties.
     let deadline = Instant::now() + Duration::from_secs(5);
-    while std::fs::read_to_string(dir.join("sleep/cgroup.procs"))
+    while std::fs::read_to_string(dir.join("sleep/sleep/cgroup.procs"))
         .is_ok_and(|p| !p.trim().is_empty())
     {
         assert!(

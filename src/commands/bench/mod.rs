@@ -20,6 +20,7 @@ use planner::{PlannerStats, planner};
 
 use crate::cli::args::{Bench, BenchArgs};
 use crate::cli::{Failure, exit};
+use crate::k8s::Resource;
 use crate::monitor::sampler::Sample;
 use crate::plan::{Leak, Pages, Phase, Plan, Program, SearchSpec, Steady};
 use crate::report::Report;
@@ -303,7 +304,7 @@ fn fill(size: u64, repeat: u32, work: &Path, results: &mut Results) -> Result<()
                 phases.clone(),
             );
             plan.sampling_hz = 10_000;
-            plan.pods[0].workload.pages = *pages;
+            plan.pods[0].main_mut().workload.pages = *pages;
             let report = run_plan(&plan, work)?;
             let rate = fill_rate(&report.pods[0].samples, size).unwrap_or(f64::NAN);
             eprintln!(
@@ -465,8 +466,10 @@ fn search_vs_sweep(work: &Path, results: &mut Results) -> Result<(), Failure> {
     let mut limit: u64 = 64 << 20;
     while limit <= 2 << 30 && signals::caught().is_none() {
         let mut p = plan.clone();
-        p.pods[0].limit_bytes = Some(limit);
-        p.pods[0].request_bytes = Some(limit);
+        p.pods[0].main_mut().resources.memory = Resource {
+            request: Some(limit),
+            limit: Some(limit),
+        };
         sweep_trials += 1;
         let r = run_plan(&p, work)?;
         if r.pods[0].survived() {

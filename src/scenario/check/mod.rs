@@ -182,6 +182,7 @@ impl Checker<'_> {
             search,
             gpu,
             node,
+            single_process_oom_kill: raw.single_process_oom_kill.unwrap_or(false),
         })
     }
 }

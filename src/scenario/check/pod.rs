@@ -1,68 +1,353 @@
-//! One pod: its name, resources (QoS as the API server derives it), page
-//! size, workload or phases, timeout and expectation.
+//! One pod: its name, containers (the one-workload shorthand, a
+//! `containers` / `initContainers` list, or a manifest's pod `from` a file),
+//! resources (QoS as the API server derives it), restart policy, timeout
+//! and expectations.
 
 use serde_saphyr::Location;
 
 use super::Checker;
-use crate::k8s::{Qos, Reason};
-use crate::plan::{DEFAULT_POD_TIMEOUT, Expect, Pages, PodPlan, WorkloadSpec};
+use crate::k8s::{self, ContainerKind, Qos, Reason, Resource, Resources, RestartPolicy};
+use crate::plan::{
+    ContainerPlan, DEFAULT_POD_TIMEOUT, Expect, Pages, PodPlan, Restart, WorkloadSpec,
+};
 use crate::scenario::ScenarioError;
-use crate::scenario::raw::{RawExpect, RawPod, RawResourceList};
+use crate::scenario::raw::{
+    RawContainer, RawExpect, RawPod, RawResourceList, RawResources, RawWorkload, Text,
+};
 use crate::units;
+
+/// What a container entry gives: its workload, page size and expectation.
+struct Given<'r> {
+    name: &'r Text,
+    pages: &'r Option<Text>,
+    workload: &'r Option<RawWorkload>,
+    phases: &'r Option<serde_saphyr::Spanned<Vec<RawWorkload>>>,
+    expect: &'r Option<RawExpect>,
+}
+
+impl<'r> Given<'r> {
+    fn of(c: &'r RawContainer) -> Self {
+        Given {
+            name: &c.name,
+            pages: &c.pages,
+            workload: &c.workload,
+            phases: &c.phases,
+            expect: &c.expect,
+        }
+    }
+}
 
 impl Checker<'_> {
     pub(super) fn pod(&self, pod: &RawPod, at: &str) -> Result<PodPlan, ScenarioError> {
         let name = self.name(&pod.name, &format!("{at}.name"))?;
-        let empty = RawResourceList {
-            memory: None,
-            cpu: None,
-        };
-        let (requests, limits) = match &pod.resources {
-            Some(r) => (
-                r.requests.as_ref().unwrap_or(&empty),
-                r.limits.as_ref().unwrap_or(&empty),
-            ),
-            None => (&empty, &empty),
-        };
-        let req_field = format!("{at}.resources.requests.memory");
-        let lim_field = format!("{at}.resources.limits.memory");
-        let mem_limit = self.bytes(&limits.memory, &lim_field)?;
-        let mem_request = self.bytes(&requests.memory, &req_field)?;
-        let cpu = |list: &RawResourceList, which: &str| {
-            list.cpu
+        let timeout_s = self
+            .seconds(&pod.timeout, &format!("{at}.timeout"))?
+            .unwrap_or(DEFAULT_POD_TIMEOUT.as_secs_f64());
+        if timeout_s <= 0.0 {
+            let t = pod
+                .timeout
                 .as_ref()
-                .map(|t| {
-                    self.unit(t, &format!("{at}.resources.{which}.cpu"), |s| {
-                        units::parse_quantity_scaled(s, 3)
-                    })
-                })
-                .transpose()
-        };
-        let cpu_limit = cpu(limits, "limits")?;
-        let cpu_request = cpu(requests, "requests")?.or(cpu_limit);
-        if let (Some(0), Some(t)) = (mem_limit, &limits.memory) {
-            return Err(self.err(
-                &t.referenced,
-                &lim_field,
-                "a limit of zero bytes cannot run anything; leave it out for no limit",
-            ));
+                .map_or(Location::UNKNOWN, |t| t.referenced);
+            return Err(self.err(&t, &format!("{at}.timeout"), "must be more than zero"));
         }
-        // The API server defaults a missing request to the limit.
-        let mem_request = mem_request.or(mem_limit);
-        if let (Some(r), Some(l), Some(t)) = (mem_request, mem_limit, &requests.memory)
-            && r > l
-        {
+        let listed = pod.containers.is_some() || pod.init_containers.is_some();
+        let mut plan = PodPlan {
+            // Set from the pod as the kubelet sees it, below.
+            qos: Qos::BestEffort,
+            name,
+            priority: pod.priority.unwrap_or(0),
+            priority_class_name: pod.priority_class_name.as_ref().map(|t| t.value.clone()),
+            resources: None,
+            containers: Vec::new(),
+            restart: Restart::default(),
+            swap: pod.swap.unwrap_or(false),
+            timeout_s,
+            expect: None,
+        };
+        if let Some(from) = &pod.from {
+            self.manifest_pod(pod, from, &mut plan, at)?;
+        } else if listed {
+            self.refuse_shorthand(pod, at)?;
+            plan.resources = pod
+                .resources
+                .as_ref()
+                .map(|r| self.resources(r, &format!("{at}.resources")))
+                .transpose()?;
+            self.listed(pod, &mut plan, at)?;
+        } else {
+            let container = match &pod.container {
+                Some(c) => self.name(c, &format!("{at}.container"))?,
+                None => plan.name.clone(),
+            };
+            let given = Given {
+                name: &pod.name,
+                pages: &pod.pages,
+                workload: &pod.workload,
+                phases: &pod.phases,
+                expect: &None,
+            };
+            let resources = match &pod.resources {
+                Some(r) => self.resources(r, &format!("{at}.resources"))?,
+                None => Resources::default(),
+            };
+            let mut c = self.container(&given, &pod.pages, container, at)?;
+            c.resources = resources;
+            c.limit_field = format!("{at}.resources.limits.memory");
+            plan.containers.push(c);
+            plan.expect = pod
+                .expect
+                .as_ref()
+                .map(|e| self.expect(e, &format!("{at}.expect")))
+                .transpose()?;
+        }
+        plan.restart = self.restart(pod, plan.restart.policy, at)?;
+        if plan.priority_class_name.is_some() && pod.priority.is_none() {
+            plan.priority = plan
+                .priority_class_name
+                .as_deref()
+                .and_then(k8s::builtin_class_priority)
+                .unwrap_or(plan.priority);
+        }
+        plan.qos = plan.k8s_pod().qos();
+        Ok(plan)
+    }
+
+    /// `containers` and `initContainers` written in the scenario.
+    fn listed(&self, pod: &RawPod, plan: &mut PodPlan, at: &str) -> Result<(), ScenarioError> {
+        let lists = [
+            ("initContainers", &pod.init_containers, true),
+            ("containers", &pod.containers, false),
+        ];
+        for (list, entries, init) in lists {
+            for (i, raw) in entries.iter().flat_map(|l| &l.value).enumerate() {
+                let at = format!("{at}.{list}[{i}]");
+                let kind = self.kind(raw, init, &at)?;
+                let name = self.name(&raw.name, &format!("{at}.name"))?;
+                self.unique(plan, &raw.name, &name, &at)?;
+                let mut c = self.container(&Given::of(raw), &pod.pages, name, &at)?;
+                c.kind = kind;
+                if let Some(r) = &raw.resources {
+                    c.resources = self.resources(r, &format!("{at}.resources"))?;
+                }
+                plan.containers.push(c);
+            }
+        }
+        match &pod.containers {
+            Some(list) if !list.value.is_empty() => Ok(()),
+            Some(list) => Err(self.err(
+                &list.referenced,
+                &format!("{at}.containers"),
+                "a pod needs at least one container",
+            )),
+            None => Err(self.err(
+                &pod.name.referenced,
+                &format!("{at}.containers"),
+                "a pod needs at least one container (initContainers alone never finish starting it)",
+            )),
+        }
+    }
+
+    /// A pod `from` a manifest: its containers, resources, priority and
+    /// restart policy; the scenario gives each container a workload by name.
+    fn manifest_pod(
+        &self,
+        pod: &RawPod,
+        from: &Text,
+        plan: &mut PodPlan,
+        at: &str,
+    ) -> Result<(), ScenarioError> {
+        let field = format!("{at}.from");
+        let bad = |message: String| self.err(&from.referenced, &field, message);
+        for (given, what) in [
+            (pod.resources.is_some(), "resources"),
+            (pod.priority.is_some(), "priority"),
+            (pod.priority_class_name.is_some(), "priorityClassName"),
+            (pod.container.is_some(), "container"),
+        ] {
+            if given {
+                return Err(bad(format!(
+                    "{what} comes from the manifest; leave it out of the scenario"
+                )));
+            }
+        }
+        self.refuse_shorthand(pod, at)?;
+        let path = std::path::Path::new(self.path)
+            .parent()
+            .unwrap_or(std::path::Path::new(""))
+            .join(&from.value);
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| bad(format!("cannot read {}: {e}", path.display())))?;
+        let pods = k8s::pods_from_manifest(&text, &from.value).map_err(|e| bad(e.to_string()))?;
+        let names: Vec<&str> = pods.iter().map(|p| p.name.as_str()).collect();
+        let Some(found) = pods.iter().find(|p| p.name == plan.name) else {
             return Err(self.err(
-                &t.referenced,
-                &req_field,
+                &pod.name.referenced,
+                &format!("{at}.name"),
                 format!(
-                    "request {} must be less than or equal to the memory limit {}",
-                    t.value,
-                    units::fmt_quantity(l)
+                    "{} holds no pod named {:?} (it has: {})",
+                    from.value,
+                    plan.name,
+                    names.join(", ")
                 ),
             ));
+        };
+        plan.priority = found.priority;
+        plan.priority_class_name = found.priority_class_name.clone();
+        plan.resources = found.resources;
+        plan.restart.policy = found.restart_policy;
+        let entries: Vec<(String, &RawContainer)> = [
+            ("initContainers", &pod.init_containers),
+            ("containers", &pod.containers),
+        ]
+        .into_iter()
+        .flat_map(|(list, l)| {
+            l.iter()
+                .flat_map(|l| &l.value)
+                .enumerate()
+                .map(move |(i, c)| (format!("{at}.{list}[{i}]"), c))
+        })
+        .collect();
+        for (entry_at, raw) in &entries {
+            if !found.containers.iter().any(|c| c.name == raw.name.value) {
+                return Err(self.err(
+                    &raw.name.referenced,
+                    &format!("{entry_at}.name"),
+                    format!(
+                        "{} has no container {:?} in pod {} (it has: {})",
+                        from.value,
+                        raw.name.value,
+                        plan.name,
+                        container_names(found)
+                    ),
+                ));
+            }
+            for (given, what) in [
+                (raw.resources.is_some(), "resources"),
+                (raw.restart_policy.is_some(), "restartPolicy"),
+            ] {
+                if given {
+                    return Err(self.err(
+                        &raw.name.referenced,
+                        &format!("{entry_at}.{what}"),
+                        format!("{what} comes from the manifest; leave it out of the scenario"),
+                    ));
+                }
+            }
         }
-        let pages = match pod.pages.as_ref() {
+        for c in &found.containers {
+            let Some((entry_at, raw)) = entries.iter().find(|(_, r)| r.name.value == c.name) else {
+                return Err(bad(format!(
+                    "container {:?} of pod {} has no workload: give it one under containers (by its name)",
+                    c.name, plan.name
+                )));
+            };
+            let mut planned =
+                self.container(&Given::of(raw), &pod.pages, c.name.clone(), entry_at)?;
+            planned.kind = c.kind;
+            planned.resources = c.resources;
+            planned.limit_field = format!(
+                "{}: container {}: resources.limits.memory",
+                from.value, c.name
+            );
+            if entries
+                .iter()
+                .filter(|(_, r)| r.name.value == c.name)
+                .count()
+                > 1
+            {
+                return Err(self.err(
+                    &raw.name.referenced,
+                    &format!("{entry_at}.name"),
+                    format!("container {:?} is given twice", c.name),
+                ));
+            }
+            plan.containers.push(planned);
+        }
+        Ok(())
+    }
+
+    /// The one-container fields cannot stand beside a container list.
+    fn refuse_shorthand(&self, pod: &RawPod, at: &str) -> Result<(), ScenarioError> {
+        let loc = |t: Option<Location>| t.unwrap_or(pod.name.referenced);
+        let shorthand = [
+            (pod.workload.is_some(), "workload", None),
+            (
+                pod.phases.is_some(),
+                "phases",
+                pod.phases.as_ref().map(|p| p.referenced),
+            ),
+            (pod.expect.is_some(), "expect", None),
+            (
+                pod.container.is_some() && pod.from.is_none(),
+                "container",
+                pod.container.as_ref().map(|c| c.referenced),
+            ),
+        ];
+        match shorthand.into_iter().find(|(given, _, _)| *given) {
+            Some((_, what, where_)) => Err(self.err(
+                &loc(where_),
+                &format!("{at}.{what}"),
+                "a pod with containers gives each container its own workload and expect",
+            )),
+            None => Ok(()),
+        }
+    }
+
+    fn unique(
+        &self,
+        plan: &PodPlan,
+        text: &Text,
+        name: &str,
+        at: &str,
+    ) -> Result<(), ScenarioError> {
+        if plan.containers.iter().any(|c| c.name == name) {
+            return Err(self.err(
+                &text.referenced,
+                &format!("{at}.name"),
+                format!("container {name:?} is named twice in pod {}", plan.name),
+            ));
+        }
+        Ok(())
+    }
+
+    /// An init container is a sidecar when its restartPolicy is Always; no
+    /// other value is allowed, and regular containers take none.
+    fn kind(
+        &self,
+        raw: &RawContainer,
+        init: bool,
+        at: &str,
+    ) -> Result<ContainerKind, ScenarioError> {
+        match (&raw.restart_policy, init) {
+            (None, true) => Ok(ContainerKind::Init),
+            (None, false) => Ok(ContainerKind::Regular),
+            (Some(t), true) if t.value == "Always" => Ok(ContainerKind::Sidecar),
+            (Some(t), true) => Err(self.err(
+                &t.referenced,
+                &format!("{at}.restartPolicy"),
+                format!(
+                    "{:?}: an init container may only say Always (which makes it a sidecar)",
+                    t.value
+                ),
+            )),
+            (Some(t), false) => Err(self.err(
+                &t.referenced,
+                &format!("{at}.restartPolicy"),
+                "a regular container follows the pod's restartPolicy; only init containers take one (Always: a sidecar)",
+            )),
+        }
+    }
+
+    /// A container's workload or phases, page size and expectation; its
+    /// resources are set by the caller.
+    fn container(
+        &self,
+        c: &Given<'_>,
+        pod_pages: &Option<Text>,
+        name: String,
+        at: &str,
+    ) -> Result<ContainerPlan, ScenarioError> {
+        let pages = match c.pages.as_ref().or(pod_pages.as_ref()) {
             None => Pages::Small,
             Some(t) if t.value == "4k" => Pages::Small,
             Some(t) if t.value == "huge" => Pages::Huge,
@@ -74,7 +359,7 @@ impl Checker<'_> {
                 ));
             }
         };
-        let phases = match (&pod.workload, &pod.phases) {
+        let phases = match (c.workload, c.phases) {
             (Some(w), None) => vec![self.phase(w, &format!("{at}.workload"))?],
             (None, Some(list)) if !list.value.is_empty() => list
                 .value
@@ -94,50 +379,121 @@ impl Checker<'_> {
             }
             (None, None) => {
                 return Err(self.err(
-                    &pod.name.referenced,
+                    &c.name.referenced,
                     &format!("{at}.workload"),
-                    "the pod has no workload (give workload or phases)",
+                    format!("container {name:?} has no workload (give workload or phases)"),
                 ));
             }
         };
-        let timeout_s = self
-            .seconds(&pod.timeout, &format!("{at}.timeout"))?
-            .unwrap_or(DEFAULT_POD_TIMEOUT.as_secs_f64());
-        if timeout_s <= 0.0 {
-            let t = pod
-                .timeout
-                .as_ref()
-                .map_or(Location::UNKNOWN, |t| t.referenced);
-            return Err(self.err(&t, &format!("{at}.timeout"), "must be more than zero"));
-        }
-        let container = match &pod.container {
-            Some(c) => self.name(c, &format!("{at}.container"))?,
-            None => name.clone(),
-        };
-        let mut plan = PodPlan {
-            // Set from the pod as the kubelet sees it, below.
-            qos: Qos::BestEffort,
+        Ok(ContainerPlan {
+            limit_field: format!("{at}.resources.limits.memory"),
             name,
-            container,
-            priority: pod.priority.unwrap_or(0),
-            request_bytes: mem_request,
-            limit_bytes: mem_limit,
-            cpu: crate::k8s::Resource {
-                request: cpu_request,
-                limit: cpu_limit,
-            },
-            swap: pod.swap.unwrap_or(false),
-            timeout_s,
+            kind: ContainerKind::Regular,
+            resources: Resources::default(),
             workload: WorkloadSpec { pages, phases },
-            expect: pod
+            expect: c
                 .expect
                 .as_ref()
                 .map(|e| self.expect(e, &format!("{at}.expect")))
                 .transpose()?,
-            limit_field: lim_field,
+        })
+    }
+
+    /// Requests and limits as the API server takes them: a missing request
+    /// defaulted to the limit, a request above the limit refused.
+    fn resources(&self, r: &RawResources, at: &str) -> Result<Resources, ScenarioError> {
+        let empty = RawResourceList {
+            memory: None,
+            cpu: None,
         };
-        plan.qos = plan.k8s_pod().qos();
-        Ok(plan)
+        let requests = r.requests.as_ref().unwrap_or(&empty);
+        let limits = r.limits.as_ref().unwrap_or(&empty);
+        let req_field = format!("{at}.requests.memory");
+        let lim_field = format!("{at}.limits.memory");
+        let mem_limit = self.bytes(&limits.memory, &lim_field)?;
+        let mem_request = self.bytes(&requests.memory, &req_field)?;
+        let cpu = |list: &RawResourceList, which: &str| {
+            list.cpu
+                .as_ref()
+                .map(|t| {
+                    self.unit(t, &format!("{at}.{which}.cpu"), |s| {
+                        units::parse_quantity_scaled(s, 3)
+                    })
+                })
+                .transpose()
+        };
+        let cpu_limit = cpu(limits, "limits")?;
+        let cpu_request = cpu(requests, "requests")?.or(cpu_limit);
+        if let (Some(0), Some(t)) = (mem_limit, &limits.memory) {
+            return Err(self.err(
+                &t.referenced,
+                &lim_field,
+                "a limit of zero bytes cannot run anything; leave it out for no limit",
+            ));
+        }
+        let mem_request = mem_request.or(mem_limit);
+        if let (Some(r), Some(l), Some(t)) = (mem_request, mem_limit, &requests.memory)
+            && r > l
+        {
+            return Err(self.err(
+                &t.referenced,
+                &req_field,
+                format!(
+                    "request {} must be less than or equal to the memory limit {}",
+                    t.value,
+                    units::fmt_quantity(l)
+                ),
+            ));
+        }
+        Ok(Resources {
+            memory: Resource {
+                request: mem_request,
+                limit: mem_limit,
+            },
+            cpu: Resource {
+                request: cpu_request,
+                limit: cpu_limit,
+            },
+        })
+    }
+
+    /// The pod's restartPolicy (the scenario's, else the manifest's, else
+    /// Never) and the back-off's scale and cap.
+    fn restart(
+        &self,
+        pod: &RawPod,
+        from_manifest: RestartPolicy,
+        at: &str,
+    ) -> Result<Restart, ScenarioError> {
+        let policy = match &pod.restart_policy {
+            None => from_manifest,
+            Some(t) => RestartPolicy::parse(&t.value).ok_or_else(|| {
+                self.err(
+                    &t.referenced,
+                    &format!("{at}.restartPolicy"),
+                    format!(
+                        "{:?} is not a restart policy (Always, OnFailure or Never)",
+                        t.value
+                    ),
+                )
+            })?,
+        };
+        let backoff_scale = match &pod.backoff_scale {
+            None => 1.0,
+            Some(s) if s.value > 0.0 && s.value.is_finite() => s.value,
+            Some(s) => {
+                return Err(self.err(
+                    &s.referenced,
+                    &format!("{at}.backoffScale"),
+                    format!("{} must be a number above zero", s.value),
+                ));
+            }
+        };
+        Ok(Restart {
+            policy,
+            backoff_scale,
+            max_restarts: pod.max_restarts.as_ref().map(|m| m.value),
+        })
     }
 
     pub(super) fn expect(&self, e: &RawExpect, at: &str) -> Result<Expect, ScenarioError> {
@@ -160,4 +516,12 @@ impl Checker<'_> {
             within_s: self.seconds(&e.within, &format!("{at}.within"))?,
         })
     }
+}
+
+fn container_names(pod: &k8s::Pod) -> String {
+    pod.containers
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }

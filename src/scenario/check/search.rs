@@ -40,9 +40,9 @@ impl Checker<'_> {
                 .iter()
                 .find(|p| p.name == s.pod.value)
                 .is_some_and(|p| {
-                    p.workload
-                        .phases
+                    p.containers
                         .iter()
+                        .flat_map(|c| &c.workload.phases)
                         .any(|ph| matches!(ph, Phase::ModelLoad(_)))
                 });
             if !loads {
