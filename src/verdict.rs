@@ -231,20 +231,40 @@ pub fn classify(ev: &Evidence) -> Verdict {
         };
         return verdict(Reason::OomKilled, code, cause, cause.describe().into());
     }
+    // A worker killed while the main process lived on: the container ends
+    // when its main process does (Finished is then), not at the kill.
+    let main_end = |v: Verdict| Verdict {
+        at_s: ev.waited_s,
+        at_source: AtSource::Waitpid,
+        ..v
+    };
+    let killed_at = match ev.kernel_kill_s.or(ev.counter_seen_s) {
+        Some(t) => format!(" at {t:.2}s"),
+        None => String::new(),
+    };
     match exit {
         // containerd and CRI-O say OOMKilled whenever the container's cgroup
         // had an OOM kill, whatever the exit code (containerd
         // internal/cri/server/events.go: TaskOOM sets the reason; the exit
         // only fills an empty one).
-        Exit::Code(0) if oom => verdict(
+        Exit::Code(0) if oom => main_end(verdict(
             Reason::OomKilled,
             0,
             Cause::CgroupOomKillOfOtherProcess,
             format!(
-                "the OOM killer killed {} other process(es) in the container and the main process exited 0: the runtime still reports OOMKilled",
-                ev.oom_kills
+                "the OOM killer killed {} other process(es) in the container{killed_at} and the main process exited 0 at {:.2}s: the runtime still reports OOMKilled",
+                ev.oom_kills, ev.waited_s
             ),
-        ),
+        )),
+        _ if oom && ev.timed_out && !ev.main_was_victim => main_end(verdict(
+            Reason::OomKilled,
+            code,
+            Cause::CgroupOomKillOfOtherProcess,
+            format!(
+                "the OOM killer killed {} other process(es) in the container{killed_at}; the main process kept running with a dead worker until oomsim's timeout ended it at {:.2}s (the runtime reports OOMKilled)",
+                ev.oom_kills, ev.waited_s
+            ),
+        )),
         Exit::Code(0) => verdict(
             Reason::Completed,
             0,
@@ -261,12 +281,15 @@ pub fn classify(ev: &Evidence) -> Verdict {
                 Cause::CgroupOomKill.describe().into(),
             )
         }
-        _ if oom => verdict(
+        _ if oom => main_end(verdict(
             Reason::OomKilled,
             code,
             Cause::CgroupOomKillOfOtherProcess,
-            Cause::CgroupOomKillOfOtherProcess.describe().into(),
-        ),
+            format!(
+                "the OOM killer killed {} other process(es) in the container{killed_at}; the main process then exited with {code} at {:.2}s (the runtime reports OOMKilled whatever the exit code)",
+                ev.oom_kills, ev.waited_s
+            ),
+        )),
         Exit::Signal(libc::SIGKILL) if ev.interrupted.is_some() => verdict(
             Reason::Error,
             code,
@@ -456,6 +479,31 @@ mod tests {
         assert_eq!(
             (v.reason, v.exit_code, v.cause),
             (Reason::OomKilled, 1, Cause::CgroupOomKillOfOtherProcess)
+        );
+        // Finished is the main process's end, not the worker's kill.
+        assert_eq!((v.at_s, v.at_source), (2.0, AtSource::Waitpid));
+        assert!(v.message.contains("at 1.00s"), "{}", v.message);
+        // Still running with a dead worker when oomsim's timeout ended it.
+        let v = classify(&Evidence {
+            oom_kills: 1,
+            kernel_kill_s: Some(1.0),
+            timed_out: true,
+            waited_s: 30.0,
+            ..ev(Exit::Signal(9))
+        });
+        assert_eq!(
+            (v.reason, v.exit_code, v.cause, v.at_s),
+            (
+                Reason::OomKilled,
+                137,
+                Cause::CgroupOomKillOfOtherProcess,
+                30.0
+            )
+        );
+        assert!(
+            v.message.contains("dead worker until oomsim's timeout"),
+            "{}",
+            v.message
         );
         // Exit 0 after a worker's OOM kill: containerd still says OOMKilled.
         let v = classify(&Evidence {

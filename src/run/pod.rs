@@ -259,11 +259,12 @@ fn run_container(
     let mut backoff = Backoff::new(backoff_scale);
     let mut end = ContainerEnd::default();
     loop {
-        let instance = run_once(c, ctx.group, ctx.clock, &ctx.io, watch);
-        if let Some(tx) = started.take() {
-            let _ = tx.send(());
-        }
-        let instance = instance?;
+        let mut on_start = || {
+            if let Some(tx) = started.take() {
+                let _ = tx.send(());
+            }
+        };
+        let instance = run_once(c, ctx.group, ctx.clock, &ctx.io, watch, &mut on_start)?;
         if progress {
             eprintln!("oomsim:   {}", progress_line(pod, c, &instance));
         }

@@ -135,13 +135,15 @@ fn enter_pod(
 }
 
 /// Run a container's process once inside its cgroup, wait for it, and
-/// read the cgroup's counters.
+/// read the cgroup's counters; `on_start` is called once it was started
+/// (or could not be).
 pub fn run_once(
     c: &ContainerPlan,
     group: &Cgroup,
     clock: &PodClock,
     io: &ContainerIo<'_>,
     halt: &dyn Halt,
+    on_start: &mut dyn FnMut(),
 ) -> Result<Instance, RunError> {
     let file_err = |path: &Path| {
         let path = path.to_path_buf();
@@ -181,6 +183,7 @@ pub fn run_once(
     let start_ns = clock.start();
     let spawned = cmd.spawn();
     drop(procs);
+    on_start();
     let mut end = Instance {
         pid: None,
         exit: None,

@@ -10,6 +10,7 @@ mod bad_input;
 mod gpu;
 mod harness;
 mod node;
+mod pods;
 mod sizing;
 mod vllm;
 
@@ -35,6 +36,8 @@ const PLAIN: &[(&str, fn())] = tests![
     bad_input::missing_file,
     bad_input::bad_command_flags,
     bad_input::validate_accepts_shipped_scenarios,
+    bad_input::bad_containers_and_manifests,
+    bad_input::bad_pods_from_manifests,
     node::node_plan_reads_kubectl_yaml,
     node::node_plan_reads_a_deployment_with_init_and_sidecar_containers,
     sizing::compare_refuses_mixed_files,
@@ -60,6 +63,9 @@ const CGROUPS: &[(&str, fn())] = tests![
     harness::next_run_removes_what_a_sigkilled_run_left,
     harness::one_off_run_exit_code_follows_expect,
     node::leaking_pod_is_evicted_below_its_own_limit_in_kubelet_order,
+    pods::one_container_oomkilled_the_other_completes_in_a_pod_cgroup_of_their_sum,
+    pods::init_containers_run_in_order_and_the_sidecar_is_stopped_after_the_app,
+    pods::a_deployment_manifest_runs_and_its_leaking_container_crash_loops,
     node::fast_ramp_beats_housekeeping_and_the_kernel_kills_for_the_node,
     node::reserved_memory_kills_at_allocatable_before_any_eviction,
     sizing::search_finds_the_kernel_peak_within_precision,
