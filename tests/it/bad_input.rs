@@ -184,9 +184,9 @@ pub fn bad_pods_from_manifests() {
         &m,
         ":3: pods[0].name: m.yaml holds no pod named \"api\" (it has: web)",
     );
-    assert_refused_with(&FROM, &[], ":4: pods[0].from: cannot read");
+    assert_refused_with(FROM, &[], ":4: pods[0].from: cannot read");
     assert_refused_with(
-        &FROM,
+        FROM,
         &[("m.yaml", "kind: Service\nmetadata: {name: web}\nspec: {}\n")],
         "pods[0].from: m.yaml: Service \"web\" has no pod template",
     );
