@@ -369,6 +369,21 @@ fn pod_events(report: &Report, pod: &PodReport) -> Vec<String> {
         }
         _ => {}
     }
+    // kuberuntime_manager.go doBackOff's event, for a container left waiting.
+    for c in pod.containers.iter().filter(
+        |c| matches!(&c.state, ContainerState::Waiting { reason } if reason == "CrashLoopBackOff"),
+    ) {
+        let at = c
+            .terminations
+            .first()
+            .map_or(0.0, |t| t.started_s + t.verdict.at_s);
+        lines.push(format!(
+            "Warning  BackOff     {:<7} kubelet   Back-off restarting failed container {} in pod {}",
+            format!("{at:.1}s"),
+            c.name,
+            pod.name
+        ));
+    }
     if let Some(node) = &report.node
         && v.cause != Cause::Evicted
     {

@@ -199,7 +199,9 @@ pub fn a_deployment_manifest_runs_and_its_leaking_container_crash_loops() {
     assert!(
         out.contains("Reason:       CrashLoopBackOff")
             && out.contains("Last State:     Terminated\n      Reason:       OOMKilled")
-            && out.contains("Restart Count:  2"),
+            && out.contains("Restart Count:  2")
+            && out.contains("BackOff     ")
+            && out.contains("Back-off restarting failed container api in pod api"),
         "{out}"
     );
 }
