@@ -314,7 +314,11 @@ fn container_name(c: &raw::Container, kind: ContainerKind, index: usize) -> Stri
 /// the containers' aggregate when any container requests it, else the pod
 /// limit; a missing limit is the containers' aggregate when every container
 /// has one. A request below the containers' is refused, as validation does.
-fn default_pod_level(pod: &Pod, mut r: Resources, at: &str) -> Result<Resources, ManifestError> {
+pub fn default_pod_level(
+    pod: &Pod,
+    mut r: Resources,
+    at: &str,
+) -> Result<Resources, ManifestError> {
     type Get = fn(&Resources) -> Resource;
     let pick: [(&str, Get); 2] = [("memory", |r| r.memory), ("cpu", |r| r.cpu)];
     for (key, get) in pick {

@@ -11,7 +11,7 @@ mod policy;
 mod qos;
 mod reason;
 
-pub use manifest::{ManifestError, pods_from_manifest};
+pub use manifest::{ManifestError, default_pod_level, pods_from_manifest};
 pub use node_plan::plan_pods;
 pub use oom_score::oom_score_adj;
 pub use pod::{

@@ -188,19 +188,17 @@ fn run(spec: &NodeSpec, node: &Cgroup, pods: &[Watched], stop: &AtomicBool) -> N
             pod.pod_request,
             &containers,
         );
+        // A pod that has ended by itself by now is gone: not evicted.
+        if !pod.clock.is_running() {
+            continue;
+        }
         // Hard eviction: no grace period, and nothing in the pod starts
-        // again. A pod that had ended by itself by now was not evicted.
+        // again (a pod waiting out a back-off is evicted too).
         pod.stop.raise();
         if let Ok(mut e) = pod.evicted.lock() {
             *e = Some((now, message.clone()));
         }
-        if pod.group.kill_tree() == 0 && !pod.clock.is_running() {
-            pod.stop.lower();
-            if let Ok(mut e) = pod.evicted.lock() {
-                *e = None;
-            }
-            continue;
-        }
+        pod.group.kill_tree();
         report.evictions.push(Eviction {
             t_s,
             pod: victim.name.clone(),

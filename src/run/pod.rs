@@ -33,10 +33,6 @@ impl PodStop {
         self.0.store(true, Ordering::Release);
     }
 
-    pub fn lower(&self) {
-        self.0.store(false, Ordering::Release);
-    }
-
     pub fn raised(&self) -> bool {
         self.0.load(Ordering::Acquire) || crate::signals::caught().is_some()
     }
@@ -102,9 +98,12 @@ impl ContainerEnd {
         self.instances.len().saturating_sub(1) as u32
     }
 
+    /// Exited 0 by itself, with no OOM kill (`isInitContainerFailed`'s opposite).
     fn succeeded(&self) -> bool {
         self.instances.last().is_some_and(|i| {
-            i.oom_kills == 0 && matches!(i.exit, Some(crate::verdict::Exit::Code(0)))
+            i.ended == Ended::ByItself
+                && i.oom_kills == 0
+                && matches!(i.exit, Some(crate::verdict::Exit::Code(0)))
         })
     }
 }
@@ -158,8 +157,28 @@ impl Watch<'_> {
     }
 }
 
+/// Ends the pod's sidecars and stops everything else if the pod's own
+/// thread unwinds, so that the scope's threads do not run to the deadline.
+struct Unwind<'a> {
+    ending: &'a [AtomicBool],
+    stop: &'a PodStop,
+}
+
+impl Drop for Unwind<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.stop.raise();
+            for e in self.ending {
+                e.store(true, Ordering::Release);
+            }
+        }
+    }
+}
+
 /// Run a pod's containers as the kubelet would, until the regular ones are
-/// done (or the pod's timeout, eviction or an interrupt), then stop the sidecars.
+/// done (or the pod's timeout, eviction or an interrupt), then stop the
+/// sidecars, each after the ones started after it (the kubelet's
+/// termination ordering, kuberuntime_termination_order.go).
 pub fn run_pod(
     pod: &PodPlan,
     containers: &[ContainerCtx<'_>],
@@ -170,21 +189,36 @@ pub fn run_pod(
     let started_at = SystemTime::now();
     let start_ns = pod_clock.start();
     let deadline = Instant::now() + pod.timeout();
-    let ending = AtomicBool::new(false);
+    // One flag per container; raised for a sidecar when its turn to stop comes.
+    let ending: Vec<AtomicBool> = containers.iter().map(|_| AtomicBool::new(false)).collect();
     let mut ends: Vec<Option<Result<ContainerEnd, RunError>>> =
         containers.iter().map(|_| None).collect();
     std::thread::scope(|s| {
+        let _unwind = Unwind {
+            ending: &ending,
+            stop,
+        };
         let run = |j: usize, started: Option<mpsc::Sender<()>>, sidecar: bool| {
             let watch = Watch {
                 deadline,
                 pod: stop,
-                ending: sidecar.then_some(&ending),
+                ending: sidecar.then_some(&ending[j]),
             };
-            run_container(pod, j, &containers[j], &watch, started, progress)
+            let end = run_container(pod, j, &containers[j], &watch, started, progress);
+            if end.is_err() {
+                // A harness failure ends the pod rather than leave it to its deadline.
+                stop.raise();
+            }
+            end
         };
+        let halted = || stop.raised() || Instant::now() >= deadline;
         let mut sidecars = Vec::new();
         let mut initialized = true;
         for (j, c) in pod.containers.iter().enumerate() {
+            if c.kind != ContainerKind::Regular && halted() {
+                initialized = false;
+                break;
+            }
             match c.kind {
                 ContainerKind::Init => {
                     let end = run(j, None, false);
@@ -208,15 +242,15 @@ pub fn run_pod(
             .containers
             .iter()
             .enumerate()
-            .filter(|(_, c)| initialized && c.kind == ContainerKind::Regular)
+            .filter(|(_, c)| initialized && !halted() && c.kind == ContainerKind::Regular)
             .map(|(j, _)| (j, s.spawn(move || run(j, None, false))))
             .collect();
         for (j, h) in regular {
             ends[j] = Some(joined(h, &pod.containers[j].name));
         }
-        // Regular containers done: the sidecars are stopped, last first.
-        ending.store(true, Ordering::Release);
+        // Regular containers done: the sidecars stop, the last started first.
         for (j, h) in sidecars.into_iter().rev() {
+            ending[j].store(true, Ordering::Release);
             ends[j] = Some(joined(h, &pod.containers[j].name));
         }
     });
@@ -259,6 +293,9 @@ fn run_container(
     let mut backoff = Backoff::new(backoff_scale);
     let mut end = ContainerEnd::default();
     loop {
+        if watch.deadline_passed() || watch.stopping() {
+            break;
+        }
         let mut on_start = || {
             if let Some(tx) = started.take() {
                 let _ = tx.send(());

@@ -8,6 +8,7 @@ use std::path::Path;
 use super::pod::{ContainerEnd, PodEnd};
 use super::spawn::{Ended, Instance};
 use crate::cgroup::{MemStat, Swap};
+use crate::k8s::Reason;
 use crate::monitor::clock::seconds_between;
 use crate::monitor::kmsg::{self, Kill};
 use crate::monitor::sampler::Sample;
@@ -15,8 +16,8 @@ use crate::monitor::watch::Observed;
 use crate::plan::{ContainerPlan, PodPlan};
 use crate::report::time::kubectl_time;
 use crate::report::{ContainerReport, ContainerState, DualResidency, PodReport, Termination};
-use crate::verdict::{self, Cause, Evidence, NodeLevel, Verdict};
-use crate::workload::events::Event;
+use crate::verdict::{self, AtSource, Cause, Evidence, NodeLevel, Verdict};
+use crate::workload::events::{Event, TimedEvent};
 
 /// What the node knows of a pod.
 pub struct PodNode {
@@ -115,14 +116,24 @@ pub fn pod_report(pod: &PodPlan, g: Gathered<'_>, logs_dir: &Path) -> PodReport 
         .position(|c| c.name == pod.main().name)
         .unwrap_or(0);
     let since_pod = |i: &Instance| seconds_between(end.start_ns, i.start_ns);
-    // The pod's verdict: its first failure, else its main container's end.
+    // The pod's verdict: its first failure (a sidecar stopped at the pod's
+    // end is not one, unless evicted or interrupted), else its main
+    // container's end, else (the pod never got past its init containers)
+    // the last run of any container.
+    let failed = |r: &&Judged<'_>| {
+        let stopped_at_end = r.instance.ended == Ended::Stopped
+            && !matches!(r.verdict.cause, Cause::Evicted | Cause::Interrupted);
+        !stopped_at_end && !r.verdict.survived(r.instance.oom_kills)
+    };
     let first_failure = judged
         .iter()
         .flatten()
-        .filter(|r| r.instance.ended != Ended::Stopped && !r.verdict.survived(r.instance.oom_kills))
+        .filter(failed)
         .min_by_key(|r| r.instance.end_ns);
-    let decisive = first_failure.or_else(|| judged[main].last());
-    let verdict = match decisive {
+    let decisive = first_failure
+        .or_else(|| judged[main].last())
+        .or_else(|| judged.iter().flatten().max_by_key(|r| r.instance.end_ns));
+    let mut verdict = match decisive {
         Some(r) => Verdict {
             at_s: r.verdict.at_s + since_pod(r.instance),
             ..r.verdict.clone()
@@ -132,10 +143,36 @@ pub fn pod_report(pod: &PodPlan, g: Gathered<'_>, logs_dir: &Path) -> PodReport 
             ..Evidence::default()
         }),
     };
+    // An evicted pod is Evicted, whatever its containers did before (its
+    // containers may all have been waiting out a back-off).
+    if let Some((ns, message)) = &node.evicted {
+        verdict = Verdict {
+            reason: Reason::Evicted,
+            cause: Cause::Evicted,
+            message: message.clone(),
+            at_s: seconds_between(end.start_ns, *ns),
+            at_source: AtSource::Eviction,
+            detect_latency_us: None,
+            ..verdict
+        };
+    }
     let main_last = end.containers[main].instances.last();
     let sampled_peak = samples.iter().map(|s| s.bytes).max().unwrap_or(0);
     let max_of = |f: fn(&Sample) -> Option<u64>| samples.iter().filter_map(f).max();
-    let events = main_last.map(|i| i.events.clone()).unwrap_or_default();
+    // The decisive run's events, on the pod's clock.
+    let events: Vec<TimedEvent> = decisive
+        .map(|r| {
+            let shift = since_pod(r.instance);
+            r.instance
+                .events
+                .iter()
+                .map(|e| TimedEvent {
+                    t_s: e.t_s + shift,
+                    ..e.clone()
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     let dual_residency = DualResidency::from_events(&events, verdict.at_s);
     let mut unmet = pod
         .expect
@@ -197,6 +234,9 @@ fn judge_runs<'a>(
             .kmsg_offset_ns
             .map(|offset| kmsg::to_monotonic_ns(k.ts_us, offset))
     };
+    // The container cgroup's counter runs on across restarts: a run's
+    // rises are those that counted its own kills.
+    let mut counted: u64 = 0;
     ce.instances
         .iter()
         .enumerate()
@@ -206,6 +246,8 @@ fn judge_runs<'a>(
                 .get(k + 1)
                 .map_or(u64::MAX, |next| next.start_ns);
             let within = |ns: u64| ns >= inst.start_ns && ns < until;
+            let kills_of_run = (counted + 1)..=(counted + inst.oom_kills);
+            counted += inst.oom_kills;
             let mine: Vec<&Kill> = kills
                 .iter()
                 .filter(|kl| Some(kl.pid) == inst.pid || to_mono(kl).is_some_and(within))
@@ -222,7 +264,7 @@ fn judge_runs<'a>(
                 waited_s: since_start(inst.end_ns),
                 counter_seen_s: rises
                     .iter()
-                    .find(|r| within(r.seen_ns))
+                    .find(|r| kills_of_run.contains(&r.count))
                     .map(|r| since_start(r.seen_ns)),
                 kernel_kill_s: kill.as_ref().and_then(to_mono).map(since_start),
                 cuda_oom: inst

@@ -158,6 +158,8 @@ pub fn run_once(
         .append(true)
         .open(&io.log)
         .map_err(file_err(&io.log))?;
+    // Only what this run writes is searched for its CUDA error.
+    let log_start = out.metadata().map_or(0, |m| m.len());
     let err = out.try_clone().map_err(file_err(&io.log))?;
     cmd.stdin(Stdio::null()).stdout(out).stderr(err);
     let procs = group.procs_for_entry()?;
@@ -239,18 +241,19 @@ pub fn run_once(
         .iter()
         .any(|e| matches!(e.event, Event::CudaOom { .. }))
     {
-        end.logged_cuda_oom = cuda_oom_in_log(&io.log);
+        end.logged_cuda_oom = cuda_oom_in_log(&io.log, log_start);
     }
     Ok(end)
 }
 
-/// The last line of a pod's log that reports a CUDA out-of-memory error
-/// (torch's text, or the driver's CUDA_ERROR_OUT_OF_MEMORY).
-fn cuda_oom_in_log(log: &Path) -> Option<String> {
+/// The last line a run wrote to its log (from `from` on) that reports a
+/// CUDA out-of-memory error (torch's text, or the driver's CUDA_ERROR_OUT_OF_MEMORY).
+fn cuda_oom_in_log(log: &Path, from: u64) -> Option<String> {
     const TAIL: u64 = 64 << 10;
     let mut f = File::open(log).ok()?;
     let len = f.metadata().ok()?.len();
-    f.seek(SeekFrom::Start(len.saturating_sub(TAIL))).ok()?;
+    f.seek(SeekFrom::Start(len.saturating_sub(TAIL).max(from)))
+        .ok()?;
     let mut bytes = Vec::new();
     f.read_to_end(&mut bytes).ok()?;
     String::from_utf8_lossy(&bytes)

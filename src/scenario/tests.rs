@@ -239,3 +239,45 @@ fn gpu_node_and_new_workloads_name_their_field() {
         "{e}"
     );
 }
+
+/// A listed pod: init, sidecar and regular containers in order, the pod
+/// cgroup's limit as the kubelet aggregates it, pod-level resources
+/// defaulted as the API server does, and Never unless the pod says otherwise.
+#[test]
+fn listed_containers_become_a_pod_as_the_kubelet_sees_it() {
+    use crate::k8s::{ContainerKind, RestartPolicy};
+    let yaml = "name: p\npods:\n  - name: web\n    initContainers:\n      - name: setup\n        resources: {limits: {memory: 300Mi}}\n        workload: {kind: steady, size: 1Mi, duration: 1s}\n      - name: proxy\n        restartPolicy: Always\n        resources: {limits: {memory: 64Mi}}\n        workload: {kind: steady, size: 1Mi, duration: 1s}\n    containers:\n      - name: app\n        resources: {requests: {memory: 128Mi}, limits: {memory: 256Mi}}\n        workload: {kind: steady, size: 1Mi, duration: 1s}\n";
+    let plan = check(yaml).unwrap();
+    let pod = &plan.pods[0];
+    let kinds: Vec<_> = pod.containers.iter().map(|c| c.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            ContainerKind::Init,
+            ContainerKind::Sidecar,
+            ContainerKind::Regular
+        ]
+    );
+    assert_eq!(pod.main().name, "app");
+    assert_eq!(pod.restart.policy, RestartPolicy::Never);
+    // max(app 256 + proxy 64, setup 300) = 320Mi.
+    assert_eq!(pod.limit_bytes(), Some(320 << 20));
+    // max(app 128 + proxy 64, setup 300 + 0) = 300Mi.
+    assert_eq!(pod.request_bytes(), Some(300 << 20));
+    assert_eq!(pod.qos, Qos::Burstable);
+    // A pod-level limit alone: its request is the containers' aggregate.
+    let with_pod = yaml.replace(
+        "    initContainers:",
+        "    resources: {limits: {memory: 1Gi}}\n    restartPolicy: OnFailure\n    initContainers:",
+    );
+    let plan = check(&with_pod).unwrap();
+    let pod = &plan.pods[0];
+    let r = pod.resources.unwrap();
+    assert_eq!(
+        (r.memory.request, r.memory.limit),
+        (Some(300 << 20), Some(1 << 30))
+    );
+    assert_eq!(pod.limit_bytes(), Some(1 << 30));
+    assert_eq!(pod.searched_limit(), Some(1 << 30));
+    assert_eq!(pod.restart.policy, RestartPolicy::OnFailure);
+}

