@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::cgroup::{Cgroup, OpenFile};
+use crate::cgroup::{Cgroup, MemStat, OpenFile};
 use crate::gpu::Ledger;
 use crate::monitor::clock::{monotonic_ns, seconds_between, thread_cpu_s};
 
@@ -92,8 +92,9 @@ pub struct SampledPod {
     pub clock: Arc<PodClock>,
     /// The run's device ledger and this pod's index in it.
     pub device: Option<(Arc<Ledger>, u32)>,
-    /// The pod's cgroup, for memory.stat (only when the split matters).
-    pub stat: Option<Cgroup>,
+    /// The cgroups holding the pod's processes (its containers'), for
+    /// memory.stat (empty: not read).
+    pub stat: Vec<Cgroup>,
 }
 
 /// Usage at or above this share of the limit samples four times as often.
@@ -152,7 +153,8 @@ fn sample(mut pods: Vec<SampledPod>, rate_hz: u32, stop: &AtomicBool) -> Sampled
                 s.device_bytes = pod.device.as_ref().map(|(l, p)| l.used_by_pod(*p));
                 let new_high = bytes > stat_high[i].saturating_add(STAT_HIGH_STEP);
                 if (new_high || tick.is_multiple_of(STAT_EVERY))
-                    && let Some(Ok(st)) = pod.stat.as_ref().map(|g| g.backend.stat(&g.path))
+                    && !pod.stat.is_empty()
+                    && let Ok(st) = MemStat::sum(&pod.stat)
                 {
                     s.anon_bytes = Some(st.anon_bytes);
                     s.file_bytes = Some(st.file_bytes);

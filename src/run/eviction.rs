@@ -158,7 +158,12 @@ fn run(spec: &NodeSpec, node: &Cgroup, pods: &[Watched], stop: &AtomicBool) -> N
                         name: p.name.clone(),
                         priority: p.priority,
                         request_bytes: p.request_bytes,
-                        working_set_bytes: working_set(&p.group)?,
+                        // The kubelet sums its containers' working sets.
+                        working_set_bytes: p
+                            .containers
+                            .iter()
+                            .map(|c| working_set(&c.group))
+                            .sum::<Option<u64>>()?,
                     },
                 ))
             })

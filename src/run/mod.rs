@@ -16,7 +16,7 @@ use std::time::SystemTime;
 
 pub use preflight::{Preflight, preflight};
 
-use crate::cgroup::{self, Cgroup, CgroupError, OomKillMode, RunGroup, Swap};
+use crate::cgroup::{self, Cgroup, CgroupError, MemStat, OomKillMode, RunGroup, Swap};
 use crate::gpu::{self, GpuError};
 use crate::host::HostError;
 use crate::k8s::Pod;
@@ -212,7 +212,7 @@ pub fn run(
             limit_bytes: pod.limit_bytes(),
             clock: pod_clocks[i].clone(),
             device: device.as_ref().map(|d| (d.ledger.clone(), i as u32)),
-            stat: Some(group.clone()),
+            stat: container_groups[i].clone(),
         });
     }
     let watcher = Watcher::start(watched, kmsg).map_err(thread("OOM watcher"))?;
@@ -326,7 +326,7 @@ pub fn run(
         let group = &pod_groups[i];
         let counters = Counters {
             pod_peak: group.backend.peak(&group.path)?,
-            pod_stat: group.backend.stat(&group.path)?,
+            pod_stat: MemStat::sum(&container_groups[i])?,
             container_peaks: container_groups[i]
                 .iter()
                 .map(|g| g.backend.peak(&g.path))

@@ -22,8 +22,8 @@ pub fn two_pods_share_one_sim_device_and_one_gets_cuda_oom() {
     let (code, out, r) = run_yaml(
         dir.path(),
         "name: share\ngpu: {backend: sim, memory: 1Gi}\npods:\n\
-         - name: a\n  resources: {limits: {memory: 256Mi}}\n  workload: {kind: model-load, size: 600Mi, source: synthetic, strategy: chunked, chunk: 8Mi, hold: 300ms}\n\
-         - name: b\n  resources: {limits: {memory: 256Mi}}\n  workload: {kind: model-load, size: 600Mi, source: synthetic, strategy: chunked, chunk: 8Mi, hold: 300ms}\n",
+         - name: a\n  resources: {limits: {memory: 256Mi}}\n  workload: {kind: model-load, size: 600Mi, source: synthetic, strategy: chunked, chunk: 8Mi, hold: 5s}\n\
+         - name: b\n  resources: {limits: {memory: 256Mi}}\n  phases:\n  - {kind: steady, size: 1Mi, duration: 4s}\n  - {kind: model-load, size: 600Mi, source: synthetic, strategy: chunked, chunk: 8Mi, hold: 300ms}\n",
     );
     assert_eq!(code, Some(0), "{out}");
     assert_eq!(r["gpu"]["backend"], "sim");
@@ -33,10 +33,10 @@ pub fn two_pods_share_one_sim_device_and_one_gets_cuda_oom() {
         a["verdict"]["reason"].as_str().unwrap(),
         b["verdict"]["reason"].as_str().unwrap(),
     ];
+    // b starts loading 4 s in, while a holds its 600Mi: b runs out.
     let (winner, loser) = match reasons {
         ["Completed", "Error"] => (a, b),
-        ["Error", "Completed"] => (b, a),
-        other => panic!("600Mi + 600Mi on a 1Gi device: one must fail, got {other:?}\n{out}"),
+        other => panic!("600Mi + 600Mi on a 1Gi device: b must fail, got {other:?}\n{out}"),
     };
     let v = &loser["verdict"];
     assert_eq!(
@@ -116,13 +116,10 @@ pub fn read_then_copy_256mi_dies_in_200mi_completes_in_400mi_and_mmap_fits_200mi
 
     let (out, p) = run("read-then-copy", "400Mi");
     assert_eq!(p["verdict"]["reason"], "Completed", "{out}");
-    // memory.stat's counters are flushed lazily on current kernels (memcg
-    // rstat, flushed every 2 s or past a threshold), so a sampled anon
-    // peak can lag the truth by some MiB on a busy host.
     let anon = p["anon_peak_bytes"].as_u64().unwrap();
     assert!(
-        anon >= 200 << 20,
-        "the host copy is anonymous: anon peak {anon}"
+        anon >= 256 << 20,
+        "the whole host copy is anonymous: anon peak {anon}"
     );
     assert_eq!(p["device_peak_bytes"], 256u64 << 20);
     let d = &p["dual_residency"];
