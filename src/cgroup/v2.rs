@@ -164,6 +164,20 @@ mod tests {
         );
     }
 
+    /// The kubelet's group kill: memory.oom.group=1 where the kernel has it
+    /// (4.19+), and a plain "no" where it does not.
+    #[test]
+    fn oom_group_is_set_where_the_kernel_has_it() {
+        let (tmp, pod) = fake_tree();
+        let v2 = V2::new(tmp.path());
+        assert!(!v2.set_oom_group(&pod).unwrap(), "no file: an old kernel");
+        fs::write(pod.join(MEMORY_OOM_GROUP), "0\n").unwrap();
+        assert!(v2.set_oom_group(&pod).unwrap());
+        assert_eq!(fs::read_to_string(pod.join(MEMORY_OOM_GROUP)).unwrap(), "1");
+        let v1 = crate::cgroup::v1::V1::new(tmp.path());
+        assert!(!v1.set_oom_group(&pod).unwrap(), "v1 has no group kill");
+    }
+
     #[test]
     fn enables_memory_down_the_chain() {
         let (tmp, pod) = fake_tree();
