@@ -5,8 +5,10 @@
 
 mod gpu;
 mod llm;
+mod manifest;
 mod node;
 mod pod;
+mod resources;
 mod search;
 mod workload;
 

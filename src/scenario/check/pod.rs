@@ -6,22 +6,19 @@
 use serde_saphyr::Location;
 
 use super::Checker;
-use crate::k8s::{self, ContainerKind, Qos, Reason, Resource, Resources, RestartPolicy};
+use crate::k8s::{self, ContainerKind, Qos, Reason, Resources, RestartPolicy};
 use crate::plan::{
     ContainerPlan, DEFAULT_POD_TIMEOUT, Expect, Pages, PodPlan, Restart, WorkloadSpec,
 };
 use crate::scenario::ScenarioError;
-use crate::scenario::raw::{
-    RawContainer, RawExpect, RawPod, RawResourceList, RawResources, RawWorkload, Text,
-};
-use crate::units;
+use crate::scenario::raw::{RawContainer, RawExpect, RawPod, RawWorkload, Text};
 
 /// The smallest back-off scale: 10 ms for the kubelet's first 10 s, so a
 /// crash-looping container cannot spin.
 const MIN_BACKOFF_SCALE: f64 = 0.001;
 
 /// What a container entry gives: its workload, page size and expectation.
-struct Given<'r> {
+pub(super) struct Given<'r> {
     name: &'r Text,
     pages: &'r Option<Text>,
     workload: &'r Option<RawWorkload>,
@@ -30,7 +27,7 @@ struct Given<'r> {
 }
 
 impl<'r> Given<'r> {
-    fn of(c: &'r RawContainer) -> Self {
+    pub(super) fn of(c: &'r RawContainer) -> Self {
         Given {
             name: &c.name,
             pages: &c.pages,
@@ -149,141 +146,8 @@ impl Checker<'_> {
         }
     }
 
-    /// A pod `from` a manifest: its containers, resources, priority and
-    /// restart policy; the scenario gives each container a workload by name.
-    fn manifest_pod(
-        &self,
-        pod: &RawPod,
-        from: &Text,
-        plan: &mut PodPlan,
-        at: &str,
-    ) -> Result<(), ScenarioError> {
-        let field = format!("{at}.from");
-        let bad = |message: String| self.err(&from.referenced, &field, message);
-        for (given, what) in [
-            (pod.resources.is_some(), "resources"),
-            (pod.priority.is_some(), "priority"),
-            (pod.priority_class_name.is_some(), "priorityClassName"),
-            (pod.container.is_some(), "container"),
-        ] {
-            if given {
-                return Err(bad(format!(
-                    "{what} comes from the manifest; leave it out of the scenario"
-                )));
-            }
-        }
-        self.refuse_shorthand(pod, at)?;
-        let path = std::path::Path::new(self.path)
-            .parent()
-            .unwrap_or(std::path::Path::new(""))
-            .join(&from.value);
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| bad(format!("cannot read {}: {e}", path.display())))?;
-        let pods = k8s::pods_from_manifest(&text, &from.value).map_err(|e| bad(e.to_string()))?;
-        let names: Vec<&str> = pods.iter().map(|p| p.name.as_str()).collect();
-        let Some(found) = pods.iter().find(|p| p.name == plan.name) else {
-            return Err(self.err(
-                &pod.name.referenced,
-                &format!("{at}.name"),
-                format!(
-                    "{} holds no pod named {:?} (it has: {})",
-                    from.value,
-                    plan.name,
-                    names.join(", ")
-                ),
-            ));
-        };
-        for (i, c) in found.containers.iter().enumerate() {
-            if !super::valid_name(&c.name) {
-                return Err(bad(format!(
-                    "{}: container name {:?} is not a valid name (lowercase letters, digits and '-', at most 63)",
-                    from.value, c.name
-                )));
-            }
-            if found.containers[..i].iter().any(|o| o.name == c.name) {
-                return Err(bad(format!(
-                    "{}: container {:?} is named twice in pod {}",
-                    from.value, c.name, plan.name
-                )));
-            }
-        }
-        plan.priority = found.priority;
-        plan.priority_class_name = found.priority_class_name.clone();
-        plan.resources = found.resources;
-        plan.restart.policy = found.restart_policy;
-        let entries: Vec<(String, &RawContainer)> = [
-            ("initContainers", &pod.init_containers),
-            ("containers", &pod.containers),
-        ]
-        .into_iter()
-        .flat_map(|(list, l)| {
-            l.iter()
-                .flat_map(|l| &l.value)
-                .enumerate()
-                .map(move |(i, c)| (format!("{at}.{list}[{i}]"), c))
-        })
-        .collect();
-        for (entry_at, raw) in &entries {
-            if !found.containers.iter().any(|c| c.name == raw.name.value) {
-                return Err(self.err(
-                    &raw.name.referenced,
-                    &format!("{entry_at}.name"),
-                    format!(
-                        "{} has no container {:?} in pod {} (it has: {})",
-                        from.value,
-                        raw.name.value,
-                        plan.name,
-                        container_names(found)
-                    ),
-                ));
-            }
-            for (given, what) in [
-                (raw.resources.is_some(), "resources"),
-                (raw.restart_policy.is_some(), "restartPolicy"),
-            ] {
-                if given {
-                    return Err(self.err(
-                        &raw.name.referenced,
-                        &format!("{entry_at}.{what}"),
-                        format!("{what} comes from the manifest; leave it out of the scenario"),
-                    ));
-                }
-            }
-        }
-        for c in &found.containers {
-            let Some((entry_at, raw)) = entries.iter().find(|(_, r)| r.name.value == c.name) else {
-                return Err(bad(format!(
-                    "container {:?} of pod {} has no workload: give it one under containers (by its name)",
-                    c.name, plan.name
-                )));
-            };
-            let mut planned =
-                self.container(&Given::of(raw), &pod.pages, c.name.clone(), entry_at)?;
-            planned.kind = c.kind;
-            planned.resources = c.resources;
-            planned.limit_field = format!(
-                "{}: container {}: resources.limits.memory",
-                from.value, c.name
-            );
-            if entries
-                .iter()
-                .filter(|(_, r)| r.name.value == c.name)
-                .count()
-                > 1
-            {
-                return Err(self.err(
-                    &raw.name.referenced,
-                    &format!("{entry_at}.name"),
-                    format!("container {:?} is given twice", c.name),
-                ));
-            }
-            plan.containers.push(planned);
-        }
-        Ok(())
-    }
-
     /// The one-container fields cannot stand beside a container list.
-    fn refuse_shorthand(&self, pod: &RawPod, at: &str) -> Result<(), ScenarioError> {
+    pub(super) fn refuse_shorthand(&self, pod: &RawPod, at: &str) -> Result<(), ScenarioError> {
         let loc = |t: Option<Location>| t.unwrap_or(pod.name.referenced);
         let shorthand = [
             (pod.workload.is_some(), "workload", None),
@@ -356,7 +220,7 @@ impl Checker<'_> {
 
     /// A container's workload or phases, page size and expectation; its
     /// resources are set by the caller.
-    fn container(
+    pub(super) fn container(
         &self,
         c: &Given<'_>,
         pod_pages: &Option<Text>,
@@ -413,112 +277,6 @@ impl Checker<'_> {
                 .map(|e| self.expect(e, &format!("{at}.expect")))
                 .transpose()?,
         })
-    }
-
-    /// Requests and limits as written (a zero limit refused).
-    fn raw_resources(&self, r: &RawResources, at: &str) -> Result<Resources, ScenarioError> {
-        let empty = RawResourceList {
-            memory: None,
-            cpu: None,
-        };
-        let requests = r.requests.as_ref().unwrap_or(&empty);
-        let limits = r.limits.as_ref().unwrap_or(&empty);
-        let lim_field = format!("{at}.limits.memory");
-        let mem_limit = self.bytes(&limits.memory, &lim_field)?;
-        let mem_request = self.bytes(&requests.memory, &format!("{at}.requests.memory"))?;
-        let cpu = |list: &RawResourceList, which: &str| {
-            list.cpu
-                .as_ref()
-                .map(|t| {
-                    self.unit(t, &format!("{at}.{which}.cpu"), |s| {
-                        units::parse_quantity_scaled(s, 3)
-                    })
-                })
-                .transpose()
-        };
-        if let (Some(0), Some(t)) = (mem_limit, &limits.memory) {
-            return Err(self.err(
-                &t.referenced,
-                &lim_field,
-                "a limit of zero bytes cannot run anything; leave it out for no limit",
-            ));
-        }
-        Ok(Resources {
-            memory: Resource {
-                request: mem_request,
-                limit: mem_limit,
-            },
-            cpu: Resource {
-                request: cpu(requests, "requests")?,
-                limit: cpu(limits, "limits")?,
-            },
-        })
-    }
-
-    /// A request above its limit, refused as the API server refuses it.
-    fn request_within_limit(
-        &self,
-        got: &Resources,
-        r: &RawResources,
-        at: &str,
-    ) -> Result<(), ScenarioError> {
-        let written = r.requests.as_ref().and_then(|l| l.memory.as_ref());
-        match (got.memory.request, got.memory.limit, written) {
-            (Some(req), Some(lim), Some(t)) if req > lim => Err(self.err(
-                &t.referenced,
-                &format!("{at}.requests.memory"),
-                format!(
-                    "request {} must be less than or equal to the memory limit {}",
-                    t.value,
-                    units::fmt_quantity(lim)
-                ),
-            )),
-            _ => Ok(()),
-        }
-    }
-
-    /// A container's requests and limits as the API server takes them: a
-    /// missing request defaulted to the limit, a request above it refused.
-    fn resources(&self, r: &RawResources, at: &str) -> Result<Resources, ScenarioError> {
-        let mut got = self.raw_resources(r, at)?;
-        got.memory.request = got.memory.request.or(got.memory.limit);
-        got.cpu.request = got.cpu.request.or(got.cpu.limit);
-        self.request_within_limit(&got, r, at)?;
-        Ok(got)
-    }
-
-    /// Pod-level `spec.resources` as the API server defaults and checks
-    /// them against the containers (defaultPodRequests / defaultPodLimits).
-    fn pod_level(
-        &self,
-        r: &RawResources,
-        plan: &PodPlan,
-        at: &str,
-        fallback: Location,
-    ) -> Result<Option<Resources>, ScenarioError> {
-        let field = format!("{at}.resources");
-        let given = self.raw_resources(r, &field)?;
-        if given == Resources::default() {
-            return Ok(None);
-        }
-        let got = k8s::default_pod_level(&plan.k8s_pod(), given, &field).map_err(|e| {
-            let line = r
-                .requests
-                .as_ref()
-                .and_then(|l| l.memory.as_ref().or(l.cpu.as_ref()))
-                .map_or(fallback, |t| t.referenced);
-            let message = match e {
-                k8s::ManifestError::PodRequestBelowContainers { pod, containers, .. } => format!(
-                    "the pod-level request ({}) is below its containers' ({}); the API server refuses it",
-                    units::fmt_quantity(pod),
-                    units::fmt_quantity(containers)
-                ),
-                other => other.to_string(),
-            };
-            self.err(&line, &format!("{field}.requests"), message)
-        })?;
-        self.request_within_limit(&got, r, &field)?;
-        Ok(Some(got))
     }
 
     /// The pod's restartPolicy (the scenario's, else the manifest's, else
@@ -583,12 +341,4 @@ impl Checker<'_> {
             within_s: self.seconds(&e.within, &format!("{at}.within"))?,
         })
     }
-}
-
-fn container_names(pod: &k8s::Pod) -> String {
-    pod.containers
-        .iter()
-        .map(|c| c.name.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
 }
