@@ -301,7 +301,8 @@ impl PodPlan {
         &mut self.containers[i]
     }
 
-    fn main_index(&self) -> usize {
+    /// Where [`PodPlan::main`] is in `containers`.
+    pub fn main_index(&self) -> usize {
         self.containers
             .iter()
             .position(|c| c.kind == ContainerKind::Regular)

@@ -15,8 +15,7 @@ use crate::monitor::clock::{monotonic_ns, seconds_between, thread_cpu_s};
 
 /// One reading: seconds since the pod started, bytes charged to its cgroup,
 /// and where the run has them, the pod's device bytes and its anonymous and
-/// page-cache split (memory.stat, read every [`STAT_EVERY`]th sample and at
-/// every new high).
+/// page-cache split (memory.stat, read every [`STAT_EVERY`]th sample).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
 pub struct Sample {
     pub t_s: f64,
@@ -41,10 +40,8 @@ impl Sample {
     }
 }
 
-/// memory.stat costs ~10x a usage read: read it every this many samples,
-/// and whenever usage passes its last high by more than [`STAT_HIGH_STEP`].
+/// memory.stat costs ~10x a usage read: read it every this many samples.
 pub const STAT_EVERY: u32 = 5;
-const STAT_HIGH_STEP: u64 = 1 << 20;
 
 /// When a pod's process started and whether it has ended; shared with its waiter.
 #[derive(Debug, Default)]
@@ -136,9 +133,6 @@ impl Sampler {
 fn sample(mut pods: Vec<SampledPod>, rate_hz: u32, stop: &AtomicBool) -> Sampled {
     let period = Duration::from_secs_f64(1.0 / f64::from(rate_hz.max(1)));
     let mut out: Vec<Vec<Sample>> = vec![Vec::new(); pods.len()];
-    // The highest usage at which memory.stat was read, per pod: a new high
-    // reads it at once, so a short peak's anon/file split is not missed.
-    let mut stat_high: Vec<u64> = vec![0; pods.len()];
     let mut tick = 0u32;
     while !stop.load(Ordering::Acquire) {
         let mut near = false;
@@ -151,14 +145,12 @@ fn sample(mut pods: Vec<SampledPod>, rate_hz: u32, stop: &AtomicBool) -> Sampled
             if let Ok(bytes) = pod.usage.read_number() {
                 let mut s = Sample::new(seconds_between(start, monotonic_ns()), bytes);
                 s.device_bytes = pod.device.as_ref().map(|(l, p)| l.used_by_pod(*p));
-                let new_high = bytes > stat_high[i].saturating_add(STAT_HIGH_STEP);
-                if (new_high || tick.is_multiple_of(STAT_EVERY))
+                if tick.is_multiple_of(STAT_EVERY)
                     && !pod.stat.is_empty()
                     && let Ok(st) = MemStat::sum(&pod.stat)
                 {
                     s.anon_bytes = Some(st.anon_bytes);
                     s.file_bytes = Some(st.file_bytes);
-                    stat_high[i] = stat_high[i].max(bytes);
                 }
                 out[i].push(s);
                 near |= pod

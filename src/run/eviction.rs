@@ -145,53 +145,49 @@ fn run(spec: &NodeSpec, node: &Cgroup, pods: &[Watched], stop: &AtomicBool) -> N
         };
         // Only pods still running can be evicted: one that has ended is gone
         // from the kubelet's view, whatever page cache it left charged.
-        let live: Vec<(usize, PodUsage)> = pods
+        let live: Vec<(usize, PodUsage, Vec<ContainerUsage>)> = pods
             .iter()
             .enumerate()
             .filter(|(_, p)| {
                 p.clock.is_running() && p.evicted.lock().map(|e| e.is_none()).unwrap_or(false)
             })
             .filter_map(|(i, p)| {
-                Some((
-                    i,
-                    PodUsage {
-                        name: p.name.clone(),
-                        priority: p.priority,
-                        request_bytes: p.request_bytes,
-                        // The kubelet sums its containers' working sets.
-                        working_set_bytes: p
-                            .containers
-                            .iter()
-                            .map(|c| working_set(&c.group))
-                            .sum::<Option<u64>>()?,
-                    },
-                ))
+                let containers = p
+                    .containers
+                    .iter()
+                    .map(|c| {
+                        Some(ContainerUsage {
+                            name: c.name.clone(),
+                            request_bytes: c.request_bytes,
+                            working_set_bytes: working_set(&c.group)?,
+                        })
+                    })
+                    .collect::<Option<Vec<_>>>()?;
+                let usage = PodUsage {
+                    name: p.name.clone(),
+                    priority: p.priority,
+                    request_bytes: p.request_bytes,
+                    // The kubelet sums its containers' working sets.
+                    working_set_bytes: containers.iter().map(|c| c.working_set_bytes).sum(),
+                };
+                Some((i, usage, containers))
             })
-            .filter(|(_, u)| u.working_set_bytes > 0)
+            .filter(|(_, u, _)| u.working_set_bytes > 0)
             .collect();
-        let usages: Vec<PodUsage> = live.iter().map(|(_, u)| u.clone()).collect();
+        let usages: Vec<PodUsage> = live.iter().map(|(_, u, _)| u.clone()).collect();
         let order = rank(&usages);
         let Some(&first) = order.first() else {
             continue;
         };
-        let (idx, victim) = &live[first];
+        let (idx, victim, containers) = &live[first];
         let pod = &pods[*idx];
-        let containers: Vec<ContainerUsage> = pod
-            .containers
-            .iter()
-            .map(|c| ContainerUsage {
-                name: c.name.clone(),
-                request_bytes: c.request_bytes,
-                working_set_bytes: working_set(&c.group).unwrap_or(0),
-            })
-            .collect();
         let message = eviction_message(
             threshold,
             cap,
             available,
             victim,
             pod.pod_request,
-            &containers,
+            containers,
         );
         // A pod that has ended by itself by now is gone: not evicted.
         if !pod.clock.is_running() {

@@ -83,6 +83,7 @@ pub fn pod_report(pod: &PodPlan, g: Gathered<'_>, logs_dir: &Path) -> PodReport 
         node,
         counters,
     } = g;
+    let pod_limit = pod.limit_bytes();
     let judged: Vec<Vec<Judged<'_>>> = pod
         .containers
         .iter()
@@ -92,7 +93,7 @@ pub fn pod_report(pod: &PodPlan, g: Gathered<'_>, logs_dir: &Path) -> PodReport 
             let peak = counters.container_peaks.get(j).copied().flatten();
             let limits = Limits {
                 container: (c.limit_bytes(), peak),
-                pod: (pod.limit_bytes(), counters.pod_peak),
+                pod: (pod_limit, counters.pod_peak),
             };
             judge_runs(ce, observed, first_unit + j, &node, &limits)
         })
@@ -110,11 +111,7 @@ pub fn pod_report(pod: &PodPlan, g: Gathered<'_>, logs_dir: &Path) -> PodReport 
             container_report(c, ce, runs, end.start_ns, adj, peak, &log)
         })
         .collect();
-    let main = pod
-        .containers
-        .iter()
-        .position(|c| c.name == pod.main().name)
-        .unwrap_or(0);
+    let main = pod.main_index();
     let since_pod = |i: &Instance| seconds_between(end.start_ns, i.start_ns);
     // The pod's verdict: its first failure (a sidecar stopped at the pod's
     // end is not one, unless evicted or interrupted), else its main
@@ -184,11 +181,11 @@ pub fn pod_report(pod: &PodPlan, g: Gathered<'_>, logs_dir: &Path) -> PodReport 
     }
     PodReport {
         name: pod.name.clone(),
-        container: Some(pod.main().name.clone()),
+        container: Some(pod.containers[main].name.clone()),
         qos: pod.qos,
         priority: pod.priority,
         request_bytes: pod.request_bytes(),
-        limit_bytes: pod.limit_bytes(),
+        limit_bytes: pod_limit,
         swap: Some(swap),
         oom_score_adj: node.oom_score_adjs.get(main).copied().unwrap_or(0),
         oom_score_adj_applied: main_last.and_then(|i| i.oom_score_adj_applied),

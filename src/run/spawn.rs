@@ -159,7 +159,7 @@ pub fn run_once(
         .open(&io.log)
         .map_err(file_err(&io.log))?;
     // Only what this run writes is searched for its CUDA error.
-    let log_start = out.metadata().map_or(0, |m| m.len());
+    let log_start = out.metadata().map_err(file_err(&io.log))?.len();
     let err = out.try_clone().map_err(file_err(&io.log))?;
     cmd.stdin(Stdio::null()).stdout(out).stderr(err);
     let procs = group.procs_for_entry()?;
