@@ -116,6 +116,8 @@ pub struct KvCache {
     pub mode: KvMode,
     /// The model and vLLM's settings; the device's capacity is read at start.
     pub vllm: vllm::Inputs,
+    /// Given in the scenario; else vLLM's default for the device, read at start.
+    pub max_num_seqs: Option<u64>,
     pub prompt_tokens: u64,
     pub output_tokens: u64,
     /// Concurrent requests reached at the end of the ramp.
@@ -124,8 +126,6 @@ pub struct KvCache {
     /// One decode step: every running sequence grows by a token.
     pub step_s: f64,
     pub duration_s: f64,
-    /// Allocate the sampler's logits (outside vLLM's KV budget).
-    pub logits: bool,
 }
 
 /// How weights travel from disk to the device.

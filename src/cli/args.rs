@@ -184,7 +184,7 @@ pub struct VllmPlanArgs {
     /// The model's Hugging Face config.json.
     #[arg(long, value_name = "CONFIG.json", required_unless_present = "layers")]
     pub model: Option<PathBuf>,
-    /// Without a config: layers (with --kv-heads, --head-dim and --weights).
+    /// Without a config: full-attention layers (with --kv-heads, --head-dim and --weights).
     #[arg(long, requires_all = ["kv_heads", "head_dim", "weights"], conflicts_with = "model")]
     pub layers: Option<u64>,
     #[arg(long)]
@@ -197,41 +197,58 @@ pub struct VllmPlanArgs {
     /// The GPU's memory (80Gi, 141G).
     #[arg(long, value_name = "QTY")]
     pub gpu_memory: String,
+    /// The GPU's name: vLLM keeps an A100's smaller batch defaults whatever its memory.
+    #[arg(long, default_value = "")]
+    pub gpu_name: String,
     #[arg(long, default_value_t = vllm::DEFAULT_UTILIZATION)]
     pub gpu_memory_utilization: f64,
-    /// Default: the config's max_position_embeddings.
+    /// GPUs the model is split over; the plan is per GPU.
+    #[arg(long, short = 't', default_value_t = 1)]
+    pub tensor_parallel_size: u64,
+    /// Default: the config's limit (max_position_embeddings and RoPE scaling).
     #[arg(long)]
     pub max_model_len: Option<u64>,
-    #[arg(long, default_value_t = vllm::DEFAULT_MAX_NUM_SEQS)]
-    pub max_num_seqs: u64,
-    #[arg(long, default_value_t = vllm::DEFAULT_BATCHED_TOKENS)]
-    pub max_num_batched_tokens: u64,
+    /// Default: vLLM's for the GPU (1024 from 70Gi, else 256).
+    #[arg(long)]
+    pub max_num_seqs: Option<u64>,
+    /// Default: vLLM's for the GPU (8192 from 70Gi, 16384 from 160Gi, else 2048).
+    #[arg(long)]
+    pub max_num_batched_tokens: Option<u64>,
     #[arg(long, default_value_t = vllm::DEFAULT_BLOCK_SIZE)]
     pub block_size: u64,
-    /// Weights dtype (default: the config's torch_dtype): fp32, fp16, bf16, fp8.
+    /// Compute dtype: auto (the config's; float32 runs as bf16), bf16, fp16, fp32.
     #[arg(long)]
     pub dtype: Option<String>,
-    /// KV cache dtype (default: the weights' dtype).
+    /// KV cache dtype: auto (the compute dtype), fp8, fp8_e4m3, fp8_e5m2.
     #[arg(long)]
     pub kv_cache_dtype: Option<String>,
+    /// Quantize the weights on load (fp8), when the config has no quantization_config.
+    #[arg(long, value_name = "fp8")]
+    pub quantization: Option<String>,
     /// An absolute KV cache size instead of the utilization arithmetic.
-    #[arg(long, value_name = "QTY")]
-    pub kv_cache_memory: Option<String>,
-    /// Weight bytes (default: parameters from the config x dtype).
+    #[arg(long, visible_alias = "kv-cache-memory", value_name = "QTY")]
+    pub kv_cache_memory_bytes: Option<String>,
+    /// Local attention allocated as full attention (vLLM always does so for chunked local).
+    #[arg(long)]
+    pub disable_hybrid_kv_cache_manager: bool,
+    /// One mamba state a request instead of two.
+    #[arg(long)]
+    pub no_enable_prefix_caching: bool,
+    /// Weight bytes per GPU (default: parameters from the config x dtype or quantization).
     #[arg(long, value_name = "QTY")]
     pub weights: Option<String>,
-    /// Peak activation (default: batched tokens x (hidden + MLP) x 2 x dtype).
+    /// The profile run's peak, as vLLM logs it (default: an estimate).
     #[arg(long, value_name = "QTY")]
     pub activation: Option<String>,
     #[arg(long, value_name = "QTY", default_value = "512Mi")]
     pub non_torch: String,
-    /// CUDA graph memory (0 with --enforce-eager).
+    /// CUDA graph memory vLLM estimates and subtracts (0 with --enforce-eager).
     #[arg(long, value_name = "QTY", default_value = "512Mi")]
     pub cuda_graphs: String,
     /// Memory another process holds on the same GPU.
     #[arg(long, value_name = "QTY", default_value = "0")]
     pub other: String,
-    /// Kept free for the CUDA context and fragmentation.
+    /// This process's CUDA context and what else is outside vLLM's count.
     #[arg(long, value_name = "QTY", default_value = "1Gi")]
     pub margin: String,
     /// Print JSON instead of text.

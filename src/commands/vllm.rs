@@ -3,44 +3,46 @@
 
 use crate::cli::args::VllmPlanArgs;
 use crate::cli::{Failure, exit};
-use crate::llm::model::{Dtype, ModelConfig};
+use crate::llm::model::{ModelConfig, Quantization, kv_cache_dtype};
 use crate::llm::recommend::{Recommendation, recommend};
 use crate::llm::vllm;
 use crate::report::Format;
 use crate::units;
 
-pub fn plan(a: &VllmPlanArgs) -> Result<u8, Failure> {
+/// The plan's inputs from the flags, checked.
+fn inputs(a: &VllmPlanArgs) -> Result<vllm::Inputs, Failure> {
     let bytes = |flag: &str, v: &str| units::parse_bytes(v).map_err(|e| Failure::flag(flag, e));
-    let dtype = |flag: &str, v: &Option<String>| {
-        v.as_deref()
-            .map(|d| Dtype::parse(d).map_err(|e| Failure::flag(flag, e)))
-            .transpose()
+    let positive = |flag: &str, v: u64| {
+        if v == 0 {
+            Err(Failure::input(format!("{flag}: must be more than zero")))
+        } else {
+            Ok(v)
+        }
     };
-    let cfg = match (&a.model, a.layers) {
+    let mut cfg = match (&a.model, a.layers) {
         (Some(path), _) => ModelConfig::load(path)?,
         (None, Some(layers)) => {
-            let (kv, hd) = (a.kv_heads.unwrap_or(1), a.head_dim.unwrap_or(128));
-            let cfg = ModelConfig {
-                num_hidden_layers: layers,
-                num_attention_heads: kv,
-                num_key_value_heads: Some(kv),
-                hidden_size: kv * hd,
-                head_dim: Some(hd),
-                vocab_size: a.vocab,
-                intermediate_size: None,
-                torch_dtype: None,
-                sliding_window: None,
-                tie_word_embeddings: None,
-                max_position_embeddings: None,
-            };
-            cfg.validate("--layers/--kv-heads/--head-dim")?;
-            cfg
+            let kv = positive("--kv-heads", a.kv_heads.unwrap_or(1))?;
+            let hd = positive("--head-dim", a.head_dim.unwrap_or(128))?;
+            ModelConfig::synthetic(positive("--layers", layers)?, kv, hd, a.vocab)
         }
         (None, None) => return Err(Failure::input("--model: give a config.json or --layers")),
     };
-    let dt = dtype("--dtype", &a.dtype)?
-        .or(cfg.dtype())
-        .ok_or_else(|| Failure::input("--dtype: the config names no torch_dtype; give --dtype"))?;
+    match (a.quantization.as_deref(), &cfg.quantization) {
+        (None, _) => {}
+        (Some("fp8"), None) => cfg.quantization = Some(Quantization::Fp8 { block: None }),
+        (Some(q), Some(has)) => {
+            return Err(Failure::input(format!(
+                "--quantization: the config is already quantized ({}); vLLM refuses {q:?} for it",
+                has.name()
+            )));
+        }
+        (Some(q), None) => {
+            return Err(Failure::input(format!(
+                "--quantization: {q:?} is not one oomsim sizes without a quantization_config (fp8)"
+            )));
+        }
+    }
     let gpu = bytes("--gpu-memory", &a.gpu_memory)?;
     if gpu == 0 {
         return Err(Failure::input("--gpu-memory: must be more than zero"));
@@ -51,35 +53,44 @@ pub fn plan(a: &VllmPlanArgs) -> Result<u8, Failure> {
             a.gpu_memory_utilization
         )));
     }
-    for (flag, v) in [
-        ("--max-num-seqs", a.max_num_seqs),
-        ("--block-size", a.block_size),
-        ("--max-num-batched-tokens", a.max_num_batched_tokens),
-    ] {
-        if v == 0 {
-            return Err(Failure::input(format!("{flag}: must be more than zero")));
-        }
-    }
-    let mut inp = vllm::Inputs::new(cfg, dt, gpu);
-    inp.kv_dtype = dtype("--kv-cache-dtype", &a.kv_cache_dtype)?.unwrap_or(dt);
+    let dt = cfg
+        .compute_dtype(a.dtype.as_deref())
+        .map_err(|e| Failure::flag("--dtype", e))?;
+    let kv_dt = kv_cache_dtype(a.kv_cache_dtype.as_deref(), dt)
+        .map_err(|e| Failure::flag("--kv-cache-dtype", e))?;
+    let mut inp = vllm::Inputs::new(cfg, gpu);
+    let (seqs, batched) = vllm::serve_defaults(gpu, &a.gpu_name);
+    inp.dtype = dt;
+    inp.kv_dtype = kv_dt;
     inp.utilization = a.gpu_memory_utilization;
+    inp.tensor_parallel = positive("--tensor-parallel-size", a.tensor_parallel_size)?;
+    inp.model
+        .check_tp(inp.tensor_parallel)
+        .map_err(|e| Failure::flag("--tensor-parallel-size", e))?;
     if let Some(n) = a.max_model_len {
-        if n == 0 {
-            return Err(Failure::input("--max-model-len: must be more than zero"));
-        }
-        inp.max_model_len = n;
+        inp.max_model_len = positive("--max-model-len", n)?;
     }
-    inp.max_num_seqs = a.max_num_seqs;
-    inp.max_num_batched_tokens = a.max_num_batched_tokens;
-    inp.block_size = a.block_size;
+    inp.max_num_seqs = positive("--max-num-seqs", a.max_num_seqs.unwrap_or(seqs))?;
+    inp.max_num_batched_tokens = positive(
+        "--max-num-batched-tokens",
+        a.max_num_batched_tokens.unwrap_or(batched),
+    )?;
+    inp.block_size = positive("--block-size", a.block_size)?;
+    inp.hybrid_disabled = a.disable_hybrid_kv_cache_manager;
+    inp.prefix_caching = !a.no_enable_prefix_caching;
     let opt = |flag: &str, v: &Option<String>| v.as_deref().map(|v| bytes(flag, v)).transpose();
-    inp.kv_cache_memory = opt("--kv-cache-memory", &a.kv_cache_memory)?;
+    inp.kv_cache_memory = opt("--kv-cache-memory-bytes", &a.kv_cache_memory_bytes)?;
     inp.weights = opt("--weights", &a.weights)?;
     inp.activation = opt("--activation", &a.activation)?;
     inp.non_torch_bytes = bytes("--non-torch", &a.non_torch)?;
     inp.cuda_graph_bytes = bytes("--cuda-graphs", &a.cuda_graphs)?;
     inp.other_bytes = bytes("--other", &a.other)?;
     inp.margin_bytes = bytes("--margin", &a.margin)?;
+    Ok(inp)
+}
+
+pub fn plan(a: &VllmPlanArgs) -> Result<u8, Failure> {
+    let inp = inputs(a)?;
     let p = vllm::plan(&inp);
     let recommended = recommend(&inp);
     if a.json {
@@ -96,7 +107,7 @@ pub fn plan(a: &VllmPlanArgs) -> Result<u8, Failure> {
         };
         println!("{}", crate::report::Json.render(&out)?.trim_end());
     } else {
-        print!("{}", vllm::describe(&inp, &p));
+        print!("{}", crate::llm::describe::describe(&inp, &p));
         println!("{recommended}");
     }
     if let Some(dir) = &a.plot {

@@ -1,9 +1,8 @@
-//! Hugging Face `config.json`: the numbers memory depends on (layers,
-//! heads, key-value heads, hidden size, head_dim, vocabulary, MLP size,
-//! dtype, sliding window), the weight bytes they imply, and the KV cache
-//! bytes per token vLLM computes from them.
-
-use std::path::Path;
+//! A model as vLLM sees it: per layer, what mixes tokens (full attention,
+//! a sliding window, chunked local attention, a mamba state) and what
+//! follows it (a dense MLP or experts), the attention shape (heads, KV
+//! heads, head size, or MLA's latent), the vocabulary and the weights'
+//! storage. Read from a Hugging Face `config.json` by [`super::hf`].
 
 use serde::{Deserialize, Serialize};
 
@@ -14,18 +13,35 @@ pub enum ModelError {
         path: String,
         source: std::io::Error,
     },
-    #[error("{path}: not a Hugging Face config.json with the fields oomsim needs: {source}")]
-    Shape {
+    #[error("{path}: not a JSON config.json: {source}")]
+    Json {
         path: String,
         source: serde_json::Error,
     },
-    #[error("{path}: {field} is {value}: it must be more than zero")]
-    Zero {
+    #[error("{path}: {field} is missing (and {model_type:?} has no default for it)")]
+    Missing {
         path: String,
-        field: &'static str,
-        value: u64,
+        field: String,
+        model_type: String,
     },
-    #[error("{0:?} is not a dtype (fp32, fp16, bf16, fp8)")]
+    #[error("{path}: {field} is {value}: {expected}")]
+    Invalid {
+        path: String,
+        field: String,
+        value: String,
+        expected: &'static str,
+    },
+    #[error("{path}: {field} is 0: it must be more than zero")]
+    Zero { path: String, field: String },
+    #[error(
+        "{path}: {field} is {value:?}: not an attention kind vLLM knows (full_attention, sliding_attention, chunked_attention, mamba)"
+    )]
+    UnknownLayer {
+        path: String,
+        field: String,
+        value: String,
+    },
+    #[error("{0:?} is not a dtype (auto, fp32, fp16, bf16, fp8)")]
     Dtype(String),
 }
 
@@ -70,191 +86,219 @@ impl Dtype {
     }
 }
 
-/// The fields of config.json that memory depends on.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+/// What mixes tokens in one layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Mixer {
+    /// Attention over every earlier token (MLA's latent when the model has one).
+    Full,
+    /// Attention over the last `window` tokens.
+    Sliding { window: u64 },
+    /// Attention within chunks of `chunk` tokens (Llama-4's local layers).
+    Chunked { chunk: u64 },
+    /// A mamba layer: a fixed-size state per request, not a cache per token.
+    Mamba,
+}
+
+/// One decoder layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Layer {
+    pub mixer: Mixer,
+    /// Experts instead of a dense MLP.
+    pub moe: bool,
+}
+
+/// Multi-head latent attention (DeepSeek-V2/V3): one latent of
+/// `kv_lora_rank + qk_rope_head_dim` per token is cached, not K and V per head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mla {
+    pub kv_lora_rank: u64,
+    pub q_lora_rank: Option<u64>,
+    pub qk_nope_head_dim: u64,
+    pub qk_rope_head_dim: u64,
+    pub v_head_dim: u64,
+}
+
+/// Mamba (v1, Jamba's) layer sizes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mamba {
+    /// expand x hidden_size.
+    pub inner: u64,
+    pub d_state: u64,
+    pub d_conv: u64,
+    pub dt_rank: u64,
+    pub conv_bias: bool,
+}
+
+/// Mixture of experts, for the layers whose `moe` is set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Moe {
+    pub experts: u64,
+    /// Each expert's MLP width.
+    pub expert_intermediate: u64,
+    /// The always-on shared experts' total MLP width (0: none).
+    pub shared_intermediate: u64,
+}
+
+/// How the linear layers' weights are stored (`quantization_config`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "method", rename_all = "snake_case")]
+pub enum Quantization {
+    /// One byte a weight, plus an fp32 scale per `block` x `block` tile when blocked.
+    Fp8 { block: Option<u64> },
+    /// `bits` a weight, an fp16 scale and a packed zero point per `group` weights (AWQ, GPTQ).
+    Int { bits: u64, group: u64 },
+    /// bitsandbytes: 4-bit with an fp32 absmax per 64 weights, or 8-bit with one per row.
+    Bnb { bits: u64 },
+}
+
+impl Quantization {
+    pub fn name(&self) -> String {
+        match self {
+            Quantization::Fp8 { .. } => "fp8".into(),
+            Quantization::Int { bits, group } => format!("int{bits} (group {group})"),
+            Quantization::Bnb { bits } => format!("bitsandbytes {bits}-bit"),
+        }
+    }
+}
+
+/// vLLM's derived maximum length and the key it came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MaxLen {
+    pub tokens: u64,
+    pub key: String,
+    /// Multiplied by a RoPE factor: vLLM prints it as a float (`131072.0`).
+    pub scaled: bool,
+}
+
+impl MaxLen {
+    /// As vLLM prints it in its error.
+    pub fn shown(&self) -> String {
+        if self.scaled {
+            format!("{}.0", self.tokens)
+        } else {
+            self.tokens.to_string()
+        }
+    }
+}
+
+/// The numbers memory depends on, for the text model vLLM serves.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelConfig {
-    pub num_hidden_layers: u64,
-    pub num_attention_heads: u64,
-    /// Absent: multi-head attention, as many KV heads as attention heads.
-    #[serde(default)]
-    pub num_key_value_heads: Option<u64>,
+    /// The text config's `model_type` ("" when the config names none).
+    pub model_type: String,
     pub hidden_size: u64,
-    #[serde(default)]
-    pub head_dim: Option<u64>,
+    pub num_attention_heads: u64,
+    /// Before tensor parallelism (1 for MLA: the latent is shared).
+    pub num_key_value_heads: u64,
+    /// The attention head size vLLM caches: `head_dim`, or hidden / heads,
+    /// or MLA's `kv_lora_rank + qk_rope_head_dim`.
+    pub head_size: u64,
     pub vocab_size: u64,
-    #[serde(default)]
-    pub intermediate_size: Option<u64>,
-    #[serde(default)]
+    pub intermediate_size: u64,
+    pub tie_word_embeddings: bool,
+    /// The config's `torch_dtype`, as written.
     pub torch_dtype: Option<String>,
-    #[serde(default)]
-    pub sliding_window: Option<u64>,
-    #[serde(default)]
-    pub tie_word_embeddings: Option<bool>,
-    #[serde(default)]
-    pub max_position_embeddings: Option<u64>,
+    /// The longest max_model_len the config allows (vLLM's derived limit).
+    pub max_len: MaxLen,
+    pub layers: Vec<Layer>,
+    pub mla: Option<Mla>,
+    pub mamba: Option<Mamba>,
+    pub moe: Option<Moe>,
+    pub quantization: Option<Quantization>,
+    /// RMS norms in each layer (2; Gemma-2 and -3 have 4).
+    pub norms_per_layer: u64,
+    /// Per-head q and k norms (Qwen3, Gemma-3).
+    pub qk_norm: bool,
+    /// Biases on q, k and v (Qwen2).
+    pub qkv_bias: bool,
 }
 
 impl ModelConfig {
-    pub fn load(path: &Path) -> Result<ModelConfig, ModelError> {
-        let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ModelError::Read {
-            path: shown.clone(),
-            source,
-        })?;
-        let cfg: ModelConfig = serde_json::from_str(&text).map_err(|source| ModelError::Shape {
-            path: shown.clone(),
-            source,
-        })?;
-        cfg.validate(&shown)?;
-        Ok(cfg)
+    /// Read a Hugging Face config.json.
+    pub fn load(path: &std::path::Path) -> Result<ModelConfig, ModelError> {
+        super::hf::load(path)
     }
 
-    /// Every count the arithmetic divides by or multiplies with is non-zero;
-    /// `shown` names the config (or the flags it came from).
-    pub fn validate(&self, shown: &str) -> Result<(), ModelError> {
-        let zero = |field, value: Option<u64>| match value {
-            Some(0) => Err(ModelError::Zero {
-                path: shown.to_string(),
-                field,
-                value: 0,
-            }),
-            _ => Ok(()),
-        };
-        zero("num_hidden_layers", Some(self.num_hidden_layers))?;
-        zero("num_attention_heads", Some(self.num_attention_heads))?;
-        zero("hidden_size", Some(self.hidden_size))?;
-        zero("num_key_value_heads", self.num_key_value_heads)?;
-        zero("head_dim", self.head_dim)?;
-        // hidden_size / heads: a config with more heads than hidden units has none.
-        zero(
-            "head_dim (hidden_size / num_attention_heads)",
-            Some(self.head_dim()),
-        )
+    pub fn num_layers(&self) -> u64 {
+        self.layers.len() as u64
     }
 
-    pub fn kv_heads(&self) -> u64 {
-        self.num_key_value_heads.unwrap_or(self.num_attention_heads)
+    /// Layers with a per-token KV cache.
+    pub fn attention_layers(&self) -> impl Iterator<Item = &Layer> {
+        self.layers.iter().filter(|l| l.mixer != Mixer::Mamba)
     }
 
-    pub fn head_dim(&self) -> u64 {
-        self.head_dim
-            .unwrap_or(self.hidden_size / self.num_attention_heads)
-    }
-
-    /// The dtype config.json declares, if it names one oomsim knows.
-    pub fn dtype(&self) -> Option<Dtype> {
-        self.torch_dtype
+    /// What `torch_dtype` runs as with vLLM's `--dtype auto`: a float32
+    /// config runs in bfloat16, as does a float16 Gemma-2/3 (they overflow
+    /// in float16); no dtype at all is float32, so bfloat16.
+    pub fn auto_dtype(&self) -> Dtype {
+        let declared = self
+            .torch_dtype
             .as_deref()
-            .and_then(|d| Dtype::parse(d).ok())
-    }
-
-    /// Parameters of a Llama-style decoder (attention with grouped KV heads,
-    /// gated MLP, RMS norms, untied or tied output): Llama, Mistral, Qwen2
-    /// (whose QKV biases are left out, under 0.01%).
-    pub fn parameters(&self) -> u64 {
-        let h = self.hidden_size;
-        let hd = self.head_dim();
-        let q = h * self.num_attention_heads * hd;
-        let kv = 2 * h * self.kv_heads() * hd;
-        let o = self.num_attention_heads * hd * h;
-        let mlp = 3 * h * self.intermediate_size.unwrap_or(4 * h);
-        let per_layer = q + kv + o + mlp + 2 * h;
-        let embed = self.vocab_size * h;
-        let head = if self.tie_word_embeddings.unwrap_or(false) {
-            0
-        } else {
-            embed
-        };
-        self.num_hidden_layers * per_layer + embed + head + h
-    }
-
-    pub fn weight_bytes(&self, dtype: Dtype) -> u64 {
-        self.parameters() * dtype.bytes()
-    }
-
-    /// K and V for every layer: 2 x layers x kv_heads x head_dim x dtype bytes.
-    pub fn kv_bytes_per_token(&self, kv_dtype: Dtype) -> u64 {
-        2 * self.num_hidden_layers * self.kv_heads() * self.head_dim() * kv_dtype.bytes()
+            .and_then(|d| Dtype::parse(d).ok());
+        let no_fp16 =
+            self.model_type.starts_with("gemma2") || self.model_type.starts_with("gemma3");
+        match declared {
+            Some(Dtype::Fp16) if !no_fp16 => Dtype::Fp16,
+            _ => Dtype::Bf16,
+        }
     }
 }
 
-#[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
-
-    /// Llama-3-8B's config.json, as shipped in scenarios/models/.
-    pub(crate) fn llama3_8b() -> ModelConfig {
-        serde_json::from_str(
-            r#"{"num_hidden_layers":32,"num_attention_heads":32,"num_key_value_heads":8,
-            "hidden_size":4096,"vocab_size":128256,"intermediate_size":14336,
-            "torch_dtype":"bfloat16","max_position_embeddings":8192,"rope_theta":500000.0}"#,
-        )
-        .unwrap()
+impl ModelConfig {
+    /// A plain full-attention model from its sizes alone (no config.json).
+    pub fn synthetic(layers: u64, kv_heads: u64, head_dim: u64, vocab: u64) -> ModelConfig {
+        ModelConfig {
+            model_type: String::new(),
+            hidden_size: kv_heads * head_dim,
+            num_attention_heads: kv_heads,
+            num_key_value_heads: kv_heads,
+            head_size: head_dim,
+            vocab_size: vocab,
+            intermediate_size: 4 * kv_heads * head_dim,
+            tie_word_embeddings: false,
+            torch_dtype: None,
+            max_len: MaxLen {
+                tokens: 2048,
+                key: "default".into(),
+                scaled: false,
+            },
+            layers: vec![
+                Layer {
+                    mixer: Mixer::Full,
+                    moe: false
+                };
+                layers as usize
+            ],
+            mla: None,
+            mamba: None,
+            moe: None,
+            quantization: None,
+            norms_per_layer: 2,
+            qk_norm: false,
+            qkv_bias: false,
+        }
     }
 
-    #[test]
-    fn zero_counts_are_refused_with_the_field_named() {
-        let mut c = llama3_8b();
-        assert!(c.validate("m.json").is_ok());
-        c.num_key_value_heads = Some(0);
-        let e = c.validate("m.json").unwrap_err().to_string();
-        assert_eq!(
-            e,
-            "m.json: num_key_value_heads is 0: it must be more than zero"
-        );
-        let mut c = llama3_8b();
-        c.head_dim = Some(0);
-        assert!(
-            c.validate("m.json")
-                .unwrap_err()
-                .to_string()
-                .contains("head_dim")
-        );
-        let mut c = llama3_8b();
-        c.hidden_size = 16;
-        assert!(
-            c.validate("m.json")
-                .unwrap_err()
-                .to_string()
-                .contains("hidden_size / num_attention_heads")
-        );
+    /// vLLM's `--dtype`: `auto` (see [`ModelConfig::auto_dtype`]) or a float type it computes in.
+    pub fn compute_dtype(&self, flag: Option<&str>) -> Result<Dtype, ModelError> {
+        match flag {
+            None | Some("auto") => Ok(self.auto_dtype()),
+            Some(d) => match Dtype::parse(d)? {
+                Dtype::Fp8 => Err(ModelError::Dtype(format!(
+                    "{d} (a compute dtype: fp8 weights come from quantization)"
+                ))),
+                t => Ok(t),
+            },
+        }
     }
+}
 
-    #[test]
-    fn llama3_8b_by_hand() {
-        let c = llama3_8b();
-        // 2 x 32 layers x 8 kv heads x 128 x 2 bytes = 131072 bytes (128 KiB) a token.
-        assert_eq!(c.kv_bytes_per_token(Dtype::Bf16), 131_072);
-        assert_eq!(c.kv_bytes_per_token(Dtype::Fp8), 65_536);
-        // 32 x 218,112,000 + 2 x 525,336,576 + 4096 = 8,030,261,248 (Meta: 8.03B).
-        assert_eq!(c.parameters(), 8_030_261_248);
-        assert_eq!(c.dtype(), Some(Dtype::Bf16));
-    }
-
-    #[test]
-    fn multi_head_without_kv_heads() {
-        // Llama-2-7B: no num_key_value_heads, 32 x 128 head_dim.
-        let c: ModelConfig = serde_json::from_str(
-            r#"{"num_hidden_layers":32,"num_attention_heads":32,"hidden_size":4096,
-            "vocab_size":32000,"intermediate_size":11008,"torch_dtype":"float16"}"#,
-        )
-        .unwrap();
-        assert_eq!(c.kv_heads(), 32);
-        // 2 x 32 x 32 x 128 x 2 = 524288 (512 KiB a token).
-        assert_eq!(c.kv_bytes_per_token(Dtype::Fp16), 524_288);
-        // 6,738,415,616 parameters (Meta: 6.74B).
-        assert_eq!(c.parameters(), 6_738_415_616);
-    }
-
-    #[test]
-    fn dtype_names() {
-        assert_eq!(Dtype::parse("bfloat16").unwrap(), Dtype::Bf16);
-        assert_eq!(Dtype::parse("FP8_E5M2").unwrap(), Dtype::Fp8);
-        assert!(
-            Dtype::parse("int4")
-                .unwrap_err()
-                .to_string()
-                .contains("not a dtype")
-        );
+/// vLLM's `--kv-cache-dtype`: `auto` stores the cache in the compute dtype.
+pub fn kv_cache_dtype(flag: Option<&str>, compute: Dtype) -> Result<Dtype, ModelError> {
+    match flag {
+        None | Some("auto") => Ok(compute),
+        Some(d) => Dtype::parse(d),
     }
 }

@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use super::vllm::Inputs;
+use super::vllm::{Inputs, plan};
 use crate::units::fmt_human;
 
 /// vLLM never recommends past this.
@@ -23,7 +23,7 @@ pub const MIN_MODEL_LEN: u64 = 2048;
 pub enum Knob {
     /// The GPU itself (or, the same bytes, smaller weights: fp8, a smaller model).
     GpuMemory,
-    /// The `--kv-cache-memory` given outright.
+    /// The `--kv-cache-memory-bytes` given outright.
     KvCacheMemory,
 }
 
@@ -31,7 +31,7 @@ impl std::fmt::Display for Knob {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Knob::GpuMemory => "GPU memory",
-            Knob::KvCacheMemory => "--kv-cache-memory",
+            Knob::KvCacheMemory => "--kv-cache-memory-bytes",
         })
     }
 }
@@ -42,7 +42,10 @@ pub struct Settings {
     pub gpu_memory_utilization: f64,
     pub max_model_len: u64,
     pub max_num_seqs: u64,
+    /// vLLM's "GPU KV cache size" figure with these settings.
     pub kv_tokens: u64,
+    /// Requests of max_model_len that hold their blocks at once.
+    pub concurrent: u64,
     /// The max_model_len asked for, when a shorter one is recommended.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shortened_from: Option<u64>,
@@ -60,6 +63,9 @@ pub enum Recommendation {
         /// How far: this much more of it.
         short_bytes: u64,
         min_len: u64,
+        /// Or: the fewest GPUs (tensor parallel) on which it serves.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        tensor_parallel_size: Option<u64>,
     },
 }
 
@@ -72,6 +78,7 @@ impl std::fmt::Display for Recommendation {
                 max_model_len,
                 max_num_seqs,
                 kv_tokens,
+                concurrent,
                 shortened_from,
             }) => {
                 write!(
@@ -81,9 +88,7 @@ impl std::fmt::Display for Recommendation {
                 if let Some(asked) = shortened_from {
                     write!(
                         f,
-                        "\n  max_model_len {asked} fits {} sequence(s) at once; {max_model_len} fits {}",
-                        kv_tokens / asked,
-                        kv_tokens / max_model_len
+                        "\n  max_model_len {asked} does not serve {SERVING_CONCURRENCY} requests at once; {max_model_len} serves {concurrent}"
                     )?;
                 }
                 Ok(())
@@ -92,16 +97,23 @@ impl std::fmt::Display for Recommendation {
                 knob,
                 short_bytes,
                 min_len,
-            } => write!(
-                f,
-                "Recommended:    nothing fits: one sequence of {min_len} tokens needs {} more {knob}{}",
-                fmt_human(*short_bytes),
-                match knob {
-                    Knob::GpuMemory =>
-                        " (a larger GPU, or weights that much smaller: fp8, a smaller model)",
-                    Knob::KvCacheMemory => "",
+                tensor_parallel_size,
+            } => {
+                write!(
+                    f,
+                    "Recommended:    nothing fits: one request of {min_len} tokens needs {} more {knob}{}",
+                    fmt_human(*short_bytes),
+                    match knob {
+                        Knob::GpuMemory =>
+                            " (a larger GPU, or weights that much smaller: fp8, a smaller model)",
+                        Knob::KvCacheMemory => "",
+                    }
+                )?;
+                if let Some(tp) = tensor_parallel_size {
+                    write!(f, ", or --tensor-parallel-size {tp}")?;
                 }
-            ),
+                Ok(())
+            }
         }
     }
 }
@@ -121,72 +133,118 @@ fn lengths(asked: u64) -> impl Iterator<Item = u64> {
     halvings.chain((asked > floor).then_some(floor))
 }
 
-/// The utilization that leaves room for what vLLM's budget does not cover,
-/// and the KV tokens it gives, on a GPU of `total` bytes.
-fn serving(inp: &Inputs, total: u64) -> (f64, u64) {
-    let outside = inp.logits_bytes() + inp.other_bytes + inp.margin_bytes;
+/// The utilization vLLM's free-memory check allows beside what else is on
+/// the GPU, and the inputs on a GPU of `total` bytes at it.
+fn serving(inp: &Inputs, total: u64) -> Inputs {
+    let outside = inp.other_bytes + inp.margin_bytes;
     let t = total as f64;
-    let util = floor2(((t - outside as f64) / t).min(MAX_UTILIZATION)).max(0.0);
-    let on = Inputs {
+    let mut util = floor2(((t - outside as f64) / t).min(MAX_UTILIZATION)).max(0.0);
+    // ceil(total x util) must not exceed what is free.
+    while util > 0.0 && (t * util).ceil() > t - outside as f64 {
+        util = floor2(util - 0.01);
+    }
+    Inputs {
         gpu_memory_bytes: total,
+        // With --kv-cache-memory-bytes the utilization does not size the cache.
+        utilization: if inp.kv_cache_memory.is_some() {
+            inp.utilization
+        } else {
+            util
+        },
+        ..inp.clone()
+    }
+}
+
+/// Requests of `len` tokens that hold their blocks at once (0: vLLM would not start).
+fn concurrent(inp: &Inputs, len: u64) -> u64 {
+    let at = Inputs {
+        max_model_len: len,
         ..inp.clone()
     };
-    (util, on.tokens_in(on.kv_budget_at(util)))
+    let p = plan(&at);
+    if p.starts {
+        p.max_concurrent_at_max_len
+    } else {
+        0
+    }
 }
 
 pub fn recommend(inp: &Inputs) -> Recommendation {
-    let (util, tokens) = serving(inp, inp.gpu_memory_bytes);
-    // With --kv-cache-memory the utilization does not size the cache.
-    let util = if inp.kv_cache_memory.is_some() {
-        inp.utilization
-    } else {
-        util
-    };
-    let fits = |len: u64| tokens / len;
+    let on = serving(inp, inp.gpu_memory_bytes);
     let len = lengths(inp.max_model_len)
-        .find(|&l| fits(l) >= SERVING_CONCURRENCY)
-        .or_else(|| lengths(inp.max_model_len).find(|&l| fits(l) >= 1));
+        .find(|&l| concurrent(&on, l) >= SERVING_CONCURRENCY)
+        .or_else(|| lengths(inp.max_model_len).find(|&l| concurrent(&on, l) >= 1));
     if let Some(len) = len {
-        return Recommendation::Settings(Settings {
-            gpu_memory_utilization: util,
+        let n = concurrent(&on, len);
+        let chosen = Inputs {
             max_model_len: len,
-            max_num_seqs: fits(len).min(inp.max_num_seqs),
-            kv_tokens: tokens,
+            max_num_seqs: n.min(inp.max_num_seqs),
+            ..on.clone()
+        };
+        return Recommendation::Settings(Settings {
+            gpu_memory_utilization: on.utilization,
+            max_model_len: len,
+            max_num_seqs: chosen.max_num_seqs,
+            kv_tokens: plan(&chosen).kv_tokens,
+            concurrent: n,
             shortened_from: (len != inp.max_model_len).then_some(inp.max_model_len),
         });
     }
     let min_len = MIN_MODEL_LEN.min(inp.max_model_len);
     let (knob, short_bytes) = match inp.kv_cache_memory {
         Some(given) => {
-            let kv = min_len.div_ceil(inp.block_size) * inp.block_bytes();
-            (Knob::KvCacheMemory, kv.saturating_sub(given))
+            let needed = inp.layout().map_or(0, |l| {
+                let s = inp.settings();
+                (l.pages_for(min_len, &s) + 1) * l.bytes_per_block
+            });
+            (Knob::KvCacheMemory, needed.saturating_sub(given))
         }
         None => (Knob::GpuMemory, gpu_shortfall(inp, min_len)),
     };
+    let tensor_parallel_size = [2u64, 4, 8, 16].into_iter().find(|&tp| {
+        tp > inp.tensor_parallel
+            && inp.model.check_tp(tp).is_ok()
+            && concurrent(
+                &serving(
+                    &Inputs {
+                        tensor_parallel: tp,
+                        ..inp.clone()
+                    },
+                    inp.gpu_memory_bytes,
+                ),
+                min_len,
+            ) >= 1
+    });
     Recommendation::NothingFits {
         knob,
         short_bytes: short_bytes.max(1),
         min_len,
+        tensor_parallel_size,
     }
 }
 
-/// The least GPU memory to add, in whole MiB, for one sequence of `len`
-/// tokens to fit at the utilization [`recommend`] would give there.
+/// The least GPU memory to add, in whole MiB, for one request of `len`
+/// tokens to start at the utilization [`recommend`] would give there.
 fn gpu_shortfall(inp: &Inputs, len: u64) -> u64 {
     const MIB: u64 = 1 << 20;
-    let fits = |extra_mib: u64| serving(inp, inp.gpu_memory_bytes + extra_mib * MIB).1 >= len;
-    // Enough by construction: with everything vLLM and the rest need twice
-    // over, what is outside is at most half the GPU, so the utilization is
-    // at least 0.5 and half the GPU holds the fixed costs and `len` tokens.
-    let kv = len.div_ceil(inp.block_size) * inp.block_bytes();
-    let outside = inp.logits_bytes() + inp.other_bytes + inp.margin_bytes;
+    let fits = |extra_mib: u64| {
+        concurrent(&serving(inp, inp.gpu_memory_bytes + extra_mib * MIB), len) >= 1
+    };
+    // Enough by construction: everything vLLM and the rest need, twice over.
+    let kv = inp.layout().map_or(0, |l| {
+        let s = inp.settings();
+        (l.pages_for(len, &s) + 1) * l.bytes_per_block
+    });
     let mut hi = inp
         .fixed_bytes()
         .saturating_add(kv)
-        .saturating_add(outside)
+        .saturating_add(inp.other_bytes + inp.margin_bytes)
         .saturating_mul(2)
         .div_ceil(MIB)
         .max(1);
+    if !fits(hi) {
+        return hi * MIB;
+    }
     let mut lo = 0;
     while lo + 1 < hi {
         let mid = lo + (hi - lo) / 2;
@@ -198,38 +256,47 @@ fn gpu_shortfall(inp: &Inputs, len: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::llm::model::Dtype;
-    use crate::llm::model::tests::llama3_8b;
-    use crate::llm::vllm::{describe, plan};
+    use crate::llm::describe::describe;
+    use crate::llm::tests::shipped;
+    use crate::llm::vllm::plan;
+
+    fn llama(gpu: u64) -> Inputs {
+        Inputs::new(shipped("llama-3-8b"), gpu)
+    }
 
     #[test]
     fn recommendation_leaves_room_for_what_the_budget_does_not_cover() {
-        let mut inp = Inputs::new(llama3_8b(), Dtype::Bf16, 80 << 30);
+        let mut inp = llama(80 << 30);
         inp.utilization = 0.95;
         inp.other_bytes = 6 << 30;
-        assert!(
-            plan(&inp).headroom_bytes < 0,
-            "0.95 leaves 4Gi, 7Gi+ is needed"
-        );
+        let p = plan(&inp);
+        assert!(p.headroom_bytes < 0, "0.95 leaves 4Gi, 7Gi is held");
+        assert!(!p.starts, "vLLM refuses: free memory below the utilization");
         let rec = recommend(&inp);
         let Recommendation::Settings(r) = rec else {
             panic!("80Gi fits: {rec:?}")
         };
-        // (80 - 6 - 1 - logits 0.12) / 80 = 0.91
+        // (80 - 6 other - 1 margin) / 80 = 0.9125, floored to 0.91.
         assert_eq!(r.gpu_memory_utilization, 0.91);
         assert_eq!((r.max_model_len, r.shortened_from), (8192, None));
-        assert!(r.max_num_seqs >= 1 && r.max_num_seqs * r.max_model_len <= r.kv_tokens);
+        assert!(r.max_num_seqs >= 1 && r.max_num_seqs <= r.concurrent);
+        let at = Inputs {
+            utilization: r.gpu_memory_utilization,
+            max_num_seqs: r.max_num_seqs,
+            ..inp
+        };
+        assert!(plan(&at).starts, "the recommended settings start");
     }
 
     #[test]
     fn on_24gi_a_shorter_max_model_len_serves_rather_than_one_sequence() {
-        let mut inp = Inputs::new(llama3_8b(), Dtype::Bf16, 24 << 30);
+        let mut inp = Inputs::new(shipped("llama-3.1-8b-instruct"), 24 << 30);
         inp.max_model_len = 131_072;
         let rec = recommend(&inp);
         let Recommendation::Settings(Settings {
             max_model_len,
             max_num_seqs,
-            kv_tokens,
+            concurrent,
             shortened_from,
             ..
         }) = rec
@@ -237,12 +304,14 @@ mod tests {
             panic!("24Gi fits: {rec:?}")
         };
         // Under 131072 tokens of KV: one 128K sequence would not even start.
-        assert!(kv_tokens < 131_072, "{kv_tokens}");
+        assert!(!plan(&inp).starts);
         assert_eq!(shortened_from, Some(131_072));
         assert!(max_num_seqs >= SERVING_CONCURRENCY, "{max_num_seqs}");
         // The longest halving of 131072 at which four fit, and no longer one.
-        assert!(kv_tokens / max_model_len >= SERVING_CONCURRENCY);
-        assert!(kv_tokens / (2 * max_model_len) < SERVING_CONCURRENCY);
+        assert!(concurrent >= SERVING_CONCURRENCY);
+        assert!(
+            super::concurrent(&serving(&inp, 24 << 30), 2 * max_model_len) < SERVING_CONCURRENCY
+        );
         let text = rec.to_string();
         assert!(
             text.contains(&format!("--max-model-len {max_model_len} ")),
@@ -252,23 +321,27 @@ mod tests {
 
     #[test]
     fn nothing_fits_names_the_knob_and_how_far_and_never_a_zero() {
-        let inp = Inputs::new(llama3_8b(), Dtype::Bf16, 16 << 30);
+        let inp = llama(16 << 30);
         let rec = recommend(&inp);
         let Recommendation::NothingFits {
             knob: Knob::GpuMemory,
             short_bytes,
             min_len: 2048,
+            tensor_parallel_size: Some(2),
         } = rec
         else {
-            panic!("16Gi cannot hold 16GB of weights: {rec:?}")
+            panic!("16Gi cannot hold 15GiB of weights and a cache: {rec:?}")
         };
         let line = rec.to_string();
         assert!(!line.contains(" 0 ") && !line.contains("-- "), "{line}");
-        assert!(line.contains("nothing fits"), "{line}");
+        assert!(
+            line.contains("nothing fits") && line.ends_with("or --tensor-parallel-size 2"),
+            "{line}"
+        );
         let text = describe(&inp, &plan(&inp));
         assert!(!text.contains("largest max_model_len"), "{text}");
         // How far is exact: that much more GPU memory serves a 2048-token
-        // sequence, one MiB less does not.
+        // request, one MiB less does not.
         let with = |extra: u64| {
             let mut more = inp.clone();
             more.gpu_memory_bytes += extra;
@@ -282,8 +355,9 @@ mod tests {
             panic!("{short_bytes} more should fit")
         };
         assert!(r.max_model_len >= 2048 && r.max_num_seqs >= 1);
-        // A given KV cache too small for one sequence names that flag.
-        let mut given = Inputs::new(llama3_8b(), Dtype::Bf16, 80 << 30);
+        // A given KV cache too small for one request names that flag:
+        // 128 pages for 2048 tokens plus the null block, 2 MiB each.
+        let mut given = llama(80 << 30);
         given.kv_cache_memory = Some(1 << 20);
         assert!(matches!(
             recommend(&given),
@@ -291,22 +365,20 @@ mod tests {
                 knob: Knob::KvCacheMemory,
                 short_bytes,
                 ..
-            } if short_bytes == 2048 / 16 * (2 << 20) - (1 << 20)
+            } if short_bytes == 129 * (2 << 20) - (1 << 20)
         ));
     }
 
     #[test]
     fn recommendations_are_never_zero_across_gpu_sizes() {
         for gib in [17u64, 18, 20, 24, 40, 48, 80, 141] {
-            for len in [512u64, 8192, 131_072] {
-                let mut inp = Inputs::new(llama3_8b(), Dtype::Bf16, gib << 30);
+            for len in [512u64, 8192] {
+                let mut inp = llama(gib << 30);
                 inp.max_model_len = len;
                 match recommend(&inp) {
                     Recommendation::Settings(r) => {
                         assert!(r.gpu_memory_utilization > 0.0 && r.max_model_len > 0);
-                        assert!(
-                            r.max_num_seqs >= 1 && r.max_num_seqs * r.max_model_len <= r.kv_tokens
-                        );
+                        assert!(r.max_num_seqs >= 1 && r.max_num_seqs <= r.concurrent);
                     }
                     Recommendation::NothingFits { short_bytes, .. } => assert!(short_bytes > 0),
                 }

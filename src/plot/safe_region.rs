@@ -88,7 +88,7 @@ impl Chart for SafeRegion<'_> {
                 format!(
                     "Safe vLLM settings: {} GPU, KV {} a token",
                     crate::units::fmt_human(inp.gpu_memory_bytes),
-                    crate::units::fmt_human(inp.model.kv_bytes_per_token(inp.kv_dtype))
+                    crate::units::fmt_human(inp.model.kv_bytes_per_token(&inp.settings()))
                 ),
                 ("sans-serif", 22),
             )
@@ -106,7 +106,8 @@ impl Chart for SafeRegion<'_> {
             .map_err(err)?;
         for (i, &u) in levels.iter().enumerate() {
             let color = PALETTE[i % PALETTE.len()];
-            let tokens = inp.tokens_in(inp.kv_budget_at(u)) as f64;
+            let (blocks, largest) = inp.capacity_at(u);
+            let tokens = largest as f64;
             let width = if (u - inp.utilization).abs() < 1e-9 {
                 3
             } else {
@@ -115,12 +116,12 @@ impl Chart for SafeRegion<'_> {
             let x_end = tokens.min(x_max);
             let curve: Vec<(f64, f64)> = (1..=200)
                 .map(|k| x_end * k as f64 / 200.0)
-                .map(|x| (x, (tokens / x).min(y_max)))
+                .map(|x| (x, (inp.concurrent_with(blocks, x as u64) as f64).min(y_max)))
                 .collect();
             chart
                 .draw_series(LineSeries::new(curve, color.stroke_width(width)))
                 .map_err(err)?
-                .label(format!("utilization {u:.2}: {} KV tokens", tokens as u64))
+                .label(format!("utilization {u:.2}: {blocks} KV blocks"))
                 .legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
                 });

@@ -188,7 +188,6 @@ pub struct RawWorkload {
     pub concurrency: Option<Spanned<u64>>,
     pub ramp: Option<Text>,
     pub step: Option<Text>,
-    pub logits: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -15,14 +15,29 @@ use std::time::{Duration, Instant};
 use super::events::{Event, Events, KvStart, KvState};
 use super::load::cuda_oom;
 use crate::gpu::{Device, DeviceMemory, GpuError, OutOfMemory};
+use crate::llm::kv::{Layout, Settings};
 use crate::plan::{KvCache, KvMode};
+
+/// A block: a device allocation (dynamic) or a slot of the pool (paged).
+type Block = Option<Box<dyn DeviceMemory>>;
 
 struct Seq {
     id: u64,
     len: u64,
     target: u64,
-    /// Blocks held: device allocations (dynamic) or pool blocks (paged).
-    blocks: Vec<Option<Box<dyn DeviceMemory>>>,
+    /// Blocks held in each layer group.
+    held: Vec<Vec<Block>>,
+}
+
+impl Seq {
+    fn new(id: u64, target: u64, groups: usize) -> Seq {
+        Seq {
+            id,
+            len: 0,
+            target,
+            held: (0..groups).map(|_| Vec::new()).collect(),
+        }
+    }
 }
 
 /// Where blocks come from.
@@ -34,8 +49,8 @@ enum Pool {
 struct Server<'a> {
     dev: &'a dyn Device,
     pool: Pool,
-    block_size: u64,
-    block_bytes: u64,
+    layout: Layout,
+    settings: Settings,
     blocks_held: u64,
     preemptions: u64,
     completed: u64,
@@ -43,35 +58,46 @@ struct Server<'a> {
 
 impl Server<'_> {
     /// One more block; Ok(None) when a paged pool is empty.
-    fn block(&mut self) -> Result<Option<Option<Box<dyn DeviceMemory>>>, GpuError> {
+    fn block(&mut self) -> Result<Option<Block>, GpuError> {
         let got = match &mut self.pool {
             Pool::Paged { free } if *free == 0 => return Ok(None),
             Pool::Paged { free } => {
                 *free -= 1;
                 None
             }
-            Pool::Dynamic => Some(self.dev.alloc(self.block_bytes)?),
+            Pool::Dynamic => Some(self.dev.alloc(self.layout.bytes_per_block)?),
         };
         self.blocks_held += 1;
         Ok(Some(got))
     }
 
-    fn release(&mut self, seq: &mut Seq) {
-        let n = seq.blocks.len() as u64;
-        seq.blocks.clear();
+    fn give_back(&mut self, n: u64) {
         self.blocks_held -= n;
         if let Pool::Paged { free } = &mut self.pool {
             *free += n;
         }
     }
 
-    /// Blocks for `seq` to hold `len` tokens; Ok(false) if the pool ran dry.
+    fn release(&mut self, seq: &mut Seq) {
+        let n: u64 = seq.held.iter().map(|g| g.len() as u64).sum();
+        seq.held.iter_mut().for_each(Vec::clear);
+        self.give_back(n);
+    }
+
+    /// Each group's blocks for `seq` to hold `len` tokens: more for a longer
+    /// sequence, fewer where a window moved on. Ok(false) if the pool ran dry.
     fn grow(&mut self, seq: &mut Seq, len: u64) -> Result<bool, GpuError> {
-        while (seq.blocks.len() as u64) * self.block_size < len {
-            match self.block()? {
-                Some(b) => seq.blocks.push(b),
-                None => return Ok(false),
+        for g in 0..self.layout.groups.len() {
+            let want = self.layout.groups[g].spec.held_at(len, &self.settings) as usize;
+            while seq.held[g].len() < want {
+                match self.block()? {
+                    Some(b) => seq.held[g].push(b),
+                    None => return Ok(false),
+                }
             }
+            let extra = seq.held[g].len().saturating_sub(want);
+            seq.held[g].truncate(want);
+            self.give_back(extra as u64);
         }
         seq.len = len;
         Ok(true)
@@ -80,12 +106,14 @@ impl Server<'_> {
 
 /// What the run looked like when it ended, or when it failed.
 fn snapshot(s: &Server, running: &[Seq], step: u64) -> KvState {
+    let groups = s.layout.groups.len().max(1) as u64;
     KvState {
         step,
         concurrency: running.len() as u64,
         tokens_in_flight: running.iter().map(|q| q.len).sum::<u64>(),
         blocks: s.blocks_held,
-        allocated_tokens: s.blocks_held * s.block_size,
+        // vLLM's count: blocks shared by the groups, in the smallest block's tokens.
+        allocated_tokens: s.blocks_held / groups * s.settings.block_size,
         preemptions: s.preemptions,
         completed: s.completed,
         during: None,
@@ -107,15 +135,23 @@ fn oom_with(o: &OutOfMemory, events: &Events, state: KvState) -> i32 {
 }
 
 pub fn kv_cache(k: &KvCache, dev: &dyn Device, events: &Events) -> std::io::Result<i32> {
-    let (_, total) = dev
-        .mem_get_info()
-        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let io = |e: &dyn std::fmt::Display| std::io::Error::other(e.to_string());
+    let (free, total) = dev.mem_get_info().map_err(|e| io(&e))?;
     let mut inp = k.vllm.clone();
     inp.gpu_memory_bytes = total;
+    // vLLM checks what is really free when it starts: whatever else is on
+    // the device counts against its utilization.
+    inp.other_bytes = total - free;
+    inp.margin_bytes = 0;
+    let (seqs, batched) = crate::llm::vllm::serve_defaults(total, "");
+    inp.max_num_seqs = k.max_num_seqs.unwrap_or(seqs);
+    inp.max_num_batched_tokens = batched;
     let plan = crate::llm::vllm::plan(&inp);
+    let layout = inp.layout().map_err(|e| io(&e))?;
+    let settings = inp.settings();
     let mut held: Vec<Box<dyn DeviceMemory>> = Vec::new();
-    // What vLLM allocates before serving: weights, activation workspace,
-    // non-torch buffers and CUDA graphs.
+    // What vLLM allocates before serving: weights, the profile run's
+    // activation peak (the sampler's included), non-torch buffers, CUDA graphs.
     for (what, bytes) in [
         ("weights", plan.weights_bytes),
         ("activation", plan.activation_bytes),
@@ -127,40 +163,36 @@ pub fn kv_cache(k: &KvCache, dev: &dyn Device, events: &Events) -> std::io::Resu
             Err(GpuError::OutOfMemory(o)) => {
                 return Ok(oom_with(&o, events, during(what)));
             }
-            Err(e) => return Err(std::io::Error::other(e.to_string())),
+            Err(e) => return Err(io(&e)),
         }
     }
-    let block_bytes = plan.block_bytes;
-    let (free_now, _) = dev
-        .mem_get_info()
-        .map_err(|e| std::io::Error::other(e.to_string()))?;
-    let pool = match k.mode {
+    let (free_now, _) = dev.mem_get_info().map_err(|e| io(&e))?;
+    let per_request = k.prompt_tokens + k.output_tokens;
+    let pages = layout.pages_for(per_request, &settings).max(1);
+    let (pool, usable) = match k.mode {
         KvMode::Paged => {
             if let Some(e) = &plan.error {
                 eprintln!("{e}");
                 events.emit(Event::Error { message: e.clone() });
                 return Ok(1);
             }
-            match dev.alloc(plan.kv_blocks * block_bytes) {
+            match dev.alloc(plan.kv_blocks * layout.bytes_per_block) {
                 Ok(m) => held.push(m),
                 Err(GpuError::OutOfMemory(o)) => {
                     return Ok(oom_with(&o, events, during("kv_cache")));
                 }
-                Err(e) => return Err(std::io::Error::other(e.to_string())),
+                Err(e) => return Err(io(&e)),
             }
-            Pool::Paged {
-                free: plan.kv_blocks,
+            if let Some(line) = &plan.log_line {
+                eprintln!("{line}");
             }
+            // Block 0 is the null block, never handed to a request.
+            let usable = plan.kv_blocks.saturating_sub(1);
+            (Pool::Paged { free: usable }, usable)
         }
-        KvMode::Dynamic => Pool::Dynamic,
+        // Every free byte can become a block.
+        KvMode::Dynamic => (Pool::Dynamic, free_now / layout.bytes_per_block.max(1)),
     };
-    // Dynamic: every free byte can become a block, so the plan at
-    // utilization 1.0 predicts where it fails.
-    let predicted_tokens = match k.mode {
-        KvMode::Paged => plan.kv_tokens,
-        KvMode::Dynamic => free_now / block_bytes * inp.block_size,
-    };
-    let per_request = k.prompt_tokens + k.output_tokens;
     events.emit(Event::KvStart(KvStart {
         mode: k.mode.as_str().into(),
         gpu_memory_utilization: inp.utilization,
@@ -168,20 +200,23 @@ pub fn kv_cache(k: &KvCache, dev: &dyn Device, events: &Events) -> std::io::Resu
         max_model_len: inp.max_model_len,
         request_tokens: per_request,
         kv_bytes_per_token: plan.kv_bytes_per_token,
-        block_bytes,
-        predicted_kv_tokens: predicted_tokens,
-        predicted_concurrency: predicted_tokens as f64 / per_request as f64,
+        block_bytes: layout.bytes_per_block,
+        predicted_kv_tokens: match k.mode {
+            KvMode::Paged => plan.kv_tokens,
+            KvMode::Dynamic => usable / layout.groups.len().max(1) as u64 * inp.block_size,
+        },
+        predicted_concurrency: usable as f64 / pages as f64,
     }));
+    let groups = layout.groups.len();
     let mut server = Server {
         dev,
         pool,
-        block_size: inp.block_size,
-        block_bytes,
+        layout,
+        settings,
         blocks_held: 0,
         preemptions: 0,
         completed: 0,
     };
-    let mut logits: Option<Box<dyn DeviceMemory>> = None;
     let mut running: Vec<Seq> = Vec::new();
     let mut waiting: VecDeque<Seq> = VecDeque::new();
     let mut next_id = 0u64;
@@ -205,12 +240,7 @@ pub fn kv_cache(k: &KvCache, dev: &dyn Device, events: &Events) -> std::io::Resu
         while running.len() < target {
             let mut seq = waiting.pop_front().unwrap_or_else(|| {
                 next_id += 1;
-                Seq {
-                    id: next_id,
-                    len: 0,
-                    target: per_request,
-                    blocks: Vec::new(),
-                }
+                Seq::new(next_id, per_request, groups)
             });
             let prefill = seq.len.max(k.prompt_tokens);
             match server.grow(&mut seq, prefill) {
@@ -227,34 +257,15 @@ pub fn kv_cache(k: &KvCache, dev: &dyn Device, events: &Events) -> std::io::Resu
                     let state = snapshot(&server, &running, n);
                     return Ok(oom_with(&o, events, state));
                 }
-                Err(e) => return Err(std::io::Error::other(e.to_string())),
+                Err(e) => return Err(io(&e)),
             }
         }
         peak_concurrency = peak_concurrency.max(running.len());
-        if k.logits && logits.is_none() && !running.is_empty() {
-            match dev.alloc(inp.logits_bytes()) {
-                Ok(m) => logits = Some(m),
-                Err(GpuError::OutOfMemory(o)) => {
-                    let mut state = snapshot(&server, &running, n);
-                    state.during = Some("sampler_logits".into());
-                    return Ok(oom_with(&o, events, state));
-                }
-                Err(e) => return Err(std::io::Error::other(e.to_string())),
-            }
-        }
         // Decode: every running sequence grows by one token.
         let mut i = 0;
         while i < running.len() {
-            let mut seq = std::mem::replace(
-                &mut running[i],
-                Seq {
-                    id: 0,
-                    len: 0,
-                    target: 0,
-                    blocks: Vec::new(),
-                },
-            );
-            let len = seq.len + 1;
+            let len = running[i].len + 1;
+            let mut seq = std::mem::replace(&mut running[i], Seq::new(0, 0, 0));
             match server.grow(&mut seq, len) {
                 Ok(true) => {
                     running[i] = seq;
@@ -279,7 +290,7 @@ pub fn kv_cache(k: &KvCache, dev: &dyn Device, events: &Events) -> std::io::Resu
                     let state = snapshot(&server, &running, n);
                     return Ok(oom_with(&o, events, state));
                 }
-                Err(e) => return Err(std::io::Error::other(e.to_string())),
+                Err(e) => return Err(io(&e)),
             }
         }
         // Finished requests free their blocks.
@@ -306,6 +317,5 @@ pub fn kv_cache(k: &KvCache, dev: &dyn Device, events: &Events) -> std::io::Resu
     let mut end = snapshot(&server, &running, 0);
     end.peak_concurrency = Some(peak_concurrency as u64);
     events.emit(Event::KvDone(end));
-    drop(logits);
     Ok(0)
 }

@@ -42,6 +42,7 @@ const PLAIN: &[(&str, fn())] = tests![
     node::node_plan_reads_a_deployment_with_init_and_sidecar_containers,
     sizing::compare_refuses_mixed_files,
     vllm::plan_json_has_the_budget_and_the_start_check,
+    vllm::bad_model_configs_are_one_line_and_exit_2,
 ];
 
 /// Tests that create real cgroups: root and a memory controller.

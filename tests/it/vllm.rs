@@ -5,15 +5,9 @@ use std::path::Path;
 
 use crate::{assert_cleaned, oomsim, report, text};
 
-fn plan_json(args: &[&str]) -> serde_json::Value {
+fn plan_json_of(model: &str, args: &[&str]) -> serde_json::Value {
     let o = oomsim()
-        .args([
-            "vllm",
-            "plan",
-            "--model",
-            "scenarios/models/llama-3-8b.json",
-            "--json",
-        ])
+        .args(["vllm", "plan", "--model", model, "--json"])
         .args(args)
         .output()
         .unwrap();
@@ -22,6 +16,10 @@ fn plan_json(args: &[&str]) -> serde_json::Value {
     let expected = if p["starts"] == true { 0 } else { 1 };
     assert_eq!(o.status.code(), Some(expected), "{}", text(&o));
     p
+}
+
+fn plan_json(args: &[&str]) -> serde_json::Value {
+    plan_json_of("scenarios/models/llama-3-8b.json", args)
 }
 
 pub fn plan_json_has_the_budget_and_the_start_check() {
@@ -33,39 +31,96 @@ pub fn plan_json_has_the_budget_and_the_start_check() {
         "--max-model-len",
         "8192",
     ]);
+    assert_eq!(p["vllm_version"], "0.33.0");
     assert_eq!(p["kv_bytes_per_token"], 131072);
-    assert_eq!(p["kv_tokens"], 442704);
-    assert_eq!(p["max_concurrent_at_max_len"], 54);
+    assert_eq!(p["groups"][0]["kind"], "full_attention");
+    assert_eq!(p["groups"][0]["page_bytes"], 65536);
+    assert_eq!(p["bytes_per_block"], 2 << 20);
+    // ceil(80Gi x 0.92) - 16,060,522,496 weights - 2Gi - 512Mi - 512Mi, in 2 MiB blocks.
+    let budget = (80u64 << 30) * 92 / 100 + 1 - 16_060_522_496 - (3 << 30);
+    assert_eq!(p["kv_budget_bytes"], budget);
+    assert_eq!(p["kv_blocks"], budget / (2 << 20));
+    assert_eq!(p["kv_tokens"], 16 * (budget / (2 << 20)));
     assert_eq!(p["starts"], true);
     assert!(p["error"].is_null());
-    assert!(p["kv_budget_bytes"].as_i64().unwrap() > 0);
-    let p = plan_json(&["--gpu-memory", "24Gi", "--max-model-len", "131072"]);
+    assert!(
+        p["log_line"]
+            .as_str()
+            .unwrap()
+            .starts_with("GPU KV cache size: ")
+    );
+    let p = plan_json_of(
+        "scenarios/models/llama-3.1-8b-instruct.json",
+        &["--gpu-memory", "24Gi", "--max-model-len", "131072"],
+    );
     assert_eq!(p["starts"], false);
+    assert_eq!(p["refusal"], "kv_too_small");
     assert!(
         p["error"]
             .as_str()
             .unwrap()
-            .contains("larger than the maximum number of tokens that can be stored in KV cache")
+            .contains("To serve at least one request with the model's max seq len (131072)")
     );
     assert!(p["largest_max_model_len"].as_u64().unwrap() < 131072);
-    let o = oomsim()
-        .args([
-            "vllm",
-            "plan",
-            "--model",
-            "scenarios/models/llama-3-8b.json",
-            "--gpu-memory",
-            "80Gi",
-            "--gpu-memory-utilization",
-            "1.5",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(2));
-    assert!(
-        String::from_utf8_lossy(&o.stderr)
-            .contains("--gpu-memory-utilization: 1.5 is outside (0, 1]")
-    );
+    for (args, line) in [
+        (
+            vec!["--gpu-memory-utilization", "1.5"],
+            "--gpu-memory-utilization: 1.5 is outside (0, 1]",
+        ),
+        (
+            vec!["--tensor-parallel-size", "3"],
+            "--tensor-parallel-size: Total number of attention heads (32) must be divisible by tensor parallel size (3).",
+        ),
+        (vec!["--dtype", "fp8"], "--dtype: \"fp8 (a compute dtype"),
+    ] {
+        let o = oomsim()
+            .args([
+                "vllm",
+                "plan",
+                "--model",
+                "scenarios/models/llama-3-8b.json",
+            ])
+            .args(["--gpu-memory", "80Gi"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(line) && err.lines().count() == 1, "{err}");
+    }
+}
+
+pub fn bad_model_configs_are_one_line_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    for (body, says) in [
+        (
+            r#"{"num_hidden_layers": 0, "num_attention_heads": 4, "hidden_size": 64, "vocab_size": 10}"#,
+            "num_hidden_layers is 0: it must be more than zero",
+        ),
+        (
+            r#"{"text_config": {"num_attention_heads": 4, "hidden_size": 64, "vocab_size": 10}}"#,
+            "text_config.num_hidden_layers is missing",
+        ),
+        (
+            r#"{"num_hidden_layers": 1, "num_attention_heads": 4, "hidden_size": 64, "vocab_size": 10, "layer_types": ["linear"]}"#,
+            "layer_types[0] is \"linear\": not an attention kind vLLM knows",
+        ),
+        ("{not json", "not a JSON config.json"),
+    ] {
+        let path = dir.path().join("config.json");
+        std::fs::write(&path, body).unwrap();
+        let o = oomsim()
+            .args(["vllm", "plan", "--gpu-memory", "80Gi", "--model"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains(says) && err.contains("config.json") && err.lines().count() == 1,
+            "{err}"
+        );
+    }
 }
 
 fn run(scenario: &Path, out: &Path) -> serde_json::Value {
@@ -133,7 +188,14 @@ pub fn dynamic_cache_dies_where_the_plan_says_and_paged_preempts() {
         "paged mode preempts instead of failing"
     );
     let start = event(pod, "kv_start");
-    let p = plan_json(&["--gpu-memory", "24Gi", "--max-model-len", "8192"]);
+    let p = plan_json(&[
+        "--gpu-memory",
+        "24Gi",
+        "--gpu-memory-utilization",
+        "0.90",
+        "--max-model-len",
+        "8192",
+    ]);
     assert_eq!(start["predicted_kv_tokens"], p["kv_tokens"]);
     assert!(done["blocks"].as_u64().unwrap() * 16 <= p["kv_tokens"].as_u64().unwrap());
 }

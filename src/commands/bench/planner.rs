@@ -21,12 +21,14 @@ pub struct PlannerStats {
 /// The vLLM planner over a 256 x 256 grid, and the sim device's allocation rate.
 pub fn planner(work: &Path) -> Result<PlannerStats, Failure> {
     use crate::gpu::Ledger;
-    let cfg: crate::llm::model::ModelConfig = serde_json::from_str(
-        r#"{"num_hidden_layers":32,"num_attention_heads":32,"num_key_value_heads":8,
-        "hidden_size":4096,"vocab_size":128256,"intermediate_size":14336}"#,
+    let cfg = crate::llm::hf::from_value(
+        &serde_json::json!({"num_hidden_layers":32,"num_attention_heads":32,"num_key_value_heads":8,
+        "hidden_size":4096,"vocab_size":128256,"intermediate_size":14336,
+        "max_position_embeddings":131072}),
+        "llama",
     )
     .map_err(|e| Failure::internal(e.to_string()))?;
-    let mut inp = crate::llm::vllm::Inputs::new(cfg, crate::llm::model::Dtype::Bf16, 80 << 30);
+    let mut inp = crate::llm::vllm::Inputs::new(cfg, 80 << 30);
     let started = std::time::Instant::now();
     let mut fits = 0u64;
     for i in 1..=256u64 {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde_saphyr::Spanned;
 
 use super::Checker;
-use crate::llm::model::{Dtype, ModelConfig};
+use crate::llm::model::{ModelConfig, kv_cache_dtype};
 use crate::llm::vllm;
 use crate::plan::{
     DEFAULT_LOAD_CHUNK, KvCache, KvMode, LoadStrategy, ModelLoad, default_model_file,
@@ -161,24 +161,20 @@ impl Checker<'_> {
         })?;
         let cfg = ModelConfig::load(&self.relative(&m.value))
             .map_err(|e| self.err(&m.referenced, &field("model"), e.to_string()))?;
-        let dtype_of = |t: &Option<Text>, f: &str| {
-            t.as_ref()
-                .map(|d| {
-                    Dtype::parse(&d.value)
-                        .map_err(|e| self.err(&d.referenced, &field(f), e.to_string()))
-                })
-                .transpose()
-        };
-        let dtype = match dtype_of(&w.dtype, "dtype")? {
-            Some(d) => d,
-            None => cfg.dtype().ok_or_else(|| {
-                self.err(
-                    &m.referenced,
-                    &field("dtype"),
-                    "the config names no torch_dtype oomsim knows; give dtype",
-                )
-            })?,
-        };
+        let dtype = cfg
+            .compute_dtype(w.dtype.as_ref().map(|d| d.value.as_str()))
+            .map_err(|e| {
+                let d = w.dtype.as_ref().map_or(m.referenced, |d| d.referenced);
+                self.err(&d, &field("dtype"), e.to_string())
+            })?;
+        let kv_dtype = kv_cache_dtype(w.kv_cache_dtype.as_ref().map(|d| d.value.as_str()), dtype)
+            .map_err(|e| {
+            let d = w
+                .kv_cache_dtype
+                .as_ref()
+                .map_or(m.referenced, |d| d.referenced);
+            self.err(&d, &field("kv_cache_dtype"), e.to_string())
+        })?;
         let mode = match w.mode.as_ref() {
             Some(t) if t.value == "paged" => KvMode::Paged,
             Some(t) if t.value == "dynamic" => KvMode::Dynamic,
@@ -197,8 +193,9 @@ impl Checker<'_> {
                 ));
             }
         };
-        let mut v = vllm::Inputs::new(cfg, dtype, 0);
-        v.kv_dtype = dtype_of(&w.kv_cache_dtype, "kv_cache_dtype")?.unwrap_or(dtype);
+        let mut v = vllm::Inputs::new(cfg, 0);
+        v.dtype = dtype;
+        v.kv_dtype = kv_dtype;
         if let Some(u) = &w.gpu_memory_utilization {
             if !(u.value > 0.0 && u.value <= 1.0) {
                 return Err(self.err(
@@ -218,11 +215,23 @@ impl Checker<'_> {
                 None => Ok(None),
             }
         };
-        if let Some(n) = positive(&w.max_num_seqs, "max_num_seqs")? {
-            v.max_num_seqs = n;
-        }
+        let max_num_seqs = positive(&w.max_num_seqs, "max_num_seqs")?;
         if let Some(n) = positive(&w.max_model_len, "max_model_len")? {
             v.max_model_len = n;
+        }
+        if v.max_model_len > v.model.max_len.tokens {
+            let loc = w
+                .max_model_len
+                .as_ref()
+                .map_or(m.referenced, |t| t.referenced);
+            return Err(self.err(
+                &loc,
+                &field("max_model_len"),
+                format!(
+                    "{} is more than the model allows ({}={}); vLLM refuses it",
+                    v.max_model_len, v.model.max_len.key, v.model.max_len.tokens
+                ),
+            ));
         }
         v.kv_cache_memory = self.bytes(&w.kv_cache_memory, &field("kv_cache_memory"))?;
         v.weights = self.bytes(&w.weights, &field("weights"))?;
@@ -244,7 +253,9 @@ impl Checker<'_> {
                 ),
             ));
         }
-        let concurrency = positive(&w.concurrency, "concurrency")?.unwrap_or(v.max_num_seqs);
+        let concurrency = positive(&w.concurrency, "concurrency")?
+            .or(max_num_seqs)
+            .unwrap_or(vllm::serve_defaults(0, "").0);
         let step_s = self.seconds(&w.step, &field("step"))?.unwrap_or(0.005);
         if step_s <= 0.0 {
             let loc = w.step.as_ref().map_or(w.kind.referenced, |t| t.referenced);
@@ -253,6 +264,7 @@ impl Checker<'_> {
         Ok(KvCache {
             mode,
             vllm: v,
+            max_num_seqs,
             prompt_tokens,
             output_tokens,
             concurrency,
@@ -261,7 +273,6 @@ impl Checker<'_> {
             duration_s: self
                 .seconds(&w.duration, &field("duration"))?
                 .unwrap_or(30.0),
-            logits: w.logits.as_ref().is_some_and(|l| l.value),
         })
     }
 
@@ -287,17 +298,12 @@ impl Checker<'_> {
     ) -> Result<u64, ScenarioError> {
         let cfg = ModelConfig::load(&self.relative(&m.value))
             .map_err(|e| self.err(&m.referenced, &format!("{at}.model"), e.to_string()))?;
-        let dtype = match dtype {
-            Some(d) => Dtype::parse(&d.value)
-                .map_err(|e| self.err(&d.referenced, &format!("{at}.dtype"), e.to_string()))?,
-            None => cfg.dtype().ok_or_else(|| {
-                self.err(
-                    &m.referenced,
-                    &format!("{at}.dtype"),
-                    "the config names no torch_dtype oomsim knows; give dtype",
-                )
-            })?,
-        };
-        Ok(cfg.weight_bytes(dtype))
+        let dtype = cfg
+            .compute_dtype(dtype.map(|d| d.value.as_str()))
+            .map_err(|e| {
+                let loc = dtype.map_or(m.referenced, |d| d.referenced);
+                self.err(&loc, &format!("{at}.dtype"), e.to_string())
+            })?;
+        Ok(cfg.weight_bytes(dtype, 1))
     }
 }

@@ -60,7 +60,6 @@ impl Checker<'_> {
             ("concurrency", w.concurrency.as_ref().map(|t| t.referenced)),
             ("ramp", w.ramp.as_ref().map(|t| t.referenced)),
             ("step", w.step.as_ref().map(|t| t.referenced)),
-            ("logits", w.logits.as_ref().map(|t| t.referenced)),
         ];
         let allowed: &[&str] = match kind {
             "leak" => &["baseline", "rate", "cap", "duration"],
@@ -97,7 +96,6 @@ impl Checker<'_> {
                 "ramp",
                 "step",
                 "duration",
-                "logits",
             ],
             _ => {
                 return Err(self.err(
