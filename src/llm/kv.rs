@@ -251,6 +251,18 @@ fn promote(spec: Spec) -> Spec {
 
 /// `get_kv_cache_groups` for the specs a decoder has.
 fn group(specs: Vec<(u64, Spec)>) -> Layout {
+    // Most models: one spec for every layer, one group.
+    if let Some(&(_, first)) = specs.first()
+        && specs.iter().all(|(_, s)| *s == first)
+    {
+        return Layout {
+            bytes_per_block: specs.len() as u64 * first.page_bytes,
+            groups: vec![Group {
+                spec: first,
+                layers: specs.into_iter().map(|(i, _)| i).collect(),
+            }],
+        };
+    }
     let max_page = specs.iter().map(|(_, s)| s.page_bytes).max().unwrap_or(0);
     // unify_kv_cache_spec_page_size: a smaller attention page takes a
     // proportionally larger block, or is padded when that does not divide.
@@ -335,6 +347,9 @@ impl Layout {
     pub fn largest_len(&self, check_bytes: u64, s: &Settings) -> u64 {
         let fits = |len: u64| self.needed_bytes(len, s) <= check_bytes;
         let (mut lo, mut hi) = (1u64, s.max_model_len);
+        if fits(hi) {
+            return hi;
+        }
         if !fits(lo) {
             return 0;
         }

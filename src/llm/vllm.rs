@@ -296,35 +296,26 @@ const CONSERVING: &str =
 pub fn plan(inp: &Inputs) -> VllmPlan {
     let s = inp.settings();
     let layout = inp.layout();
-    let budget = inp.kv_budget_at(inp.utilization);
     let requested = inp.requested_bytes(inp.utilization);
     let weights = inp.weights_bytes();
-    let (groups, bytes_per_block, kv_blocks, pages) = match &layout {
-        Ok(l) => {
-            let blocks = if budget > 0 {
-                l.num_blocks(budget as u64)
-            } else {
-                0
-            };
-            let groups = l
-                .groups
-                .iter()
-                .map(|g| GroupReport {
-                    spec: g.spec,
-                    num_layers: g.layers.len() as u64,
-                    layers: g.layers.clone(),
-                    pages_per_request: g.spec.pages_for(s.max_model_len, &s),
-                })
-                .collect();
-            (
-                groups,
-                l.bytes_per_block,
-                blocks,
-                l.pages_for(s.max_model_len, &s),
-            )
-        }
-        Err(_) => (Vec::new(), 0, 0, 0),
+    let activation = inp.activation_bytes();
+    let fixed = Fixed {
+        weights,
+        all: weights + activation + inp.non_torch_bytes + inp.cuda_graph_bytes,
     };
+    let budget = match inp.kv_cache_memory {
+        Some(b) => b as i64,
+        None => requested as i64 - fixed.all as i64,
+    };
+    let parameters = inp.model.parameters();
+    let (bytes_per_block, kv_blocks) = match &layout {
+        Ok(l) if budget > 0 => (l.bytes_per_block, l.num_blocks(budget as u64)),
+        Ok(l) => (l.bytes_per_block, 0),
+        Err(_) => (0, 0),
+    };
+    let pages = layout
+        .as_ref()
+        .map_or(0, |l| l.pages_for(s.max_model_len, &s));
     let max_concurrency = layout
         .as_ref()
         .map_or(0.0, |l| l.max_concurrency(kv_blocks, &s));
@@ -335,7 +326,7 @@ pub fn plan(inp: &Inputs) -> VllmPlan {
         Ok(l) if check > 0 => l.largest_len(check as u64, &s),
         _ => 0,
     };
-    let (refusal, error) = match refusal(inp, &layout, check, largest) {
+    let (refusal, error) = match refusal(inp, &layout, fixed, check, largest) {
         Some((r, e)) => (Some(r), Some(e)),
         None => (None, None),
     };
@@ -348,6 +339,20 @@ pub fn plan(inp: &Inputs) -> VllmPlan {
         )
     });
     let outside = inp.other_bytes + inp.margin_bytes;
+    let groups = layout.map_or_else(
+        |_| Vec::new(),
+        |l| {
+            l.groups
+                .into_iter()
+                .map(|g| GroupReport {
+                    spec: g.spec,
+                    num_layers: g.layers.len() as u64,
+                    pages_per_request: g.spec.pages_for(s.max_model_len, &s),
+                    layers: g.layers,
+                })
+                .collect()
+        },
+    );
     VllmPlan {
         vllm_version: VLLM_VERSION,
         gpu_memory_bytes: inp.gpu_memory_bytes,
@@ -359,9 +364,9 @@ pub fn plan(inp: &Inputs) -> VllmPlan {
         dtype: inp.dtype,
         kv_cache_dtype: inp.kv_dtype,
         block_size: inp.model.effective_block_size(&s, inp.dtype),
-        parameters: inp.model.parameters(),
+        parameters,
         weights_bytes: weights,
-        activation_bytes: inp.activation_bytes(),
+        activation_bytes: activation,
         non_torch_bytes: inp.non_torch_bytes,
         cuda_graph_bytes: inp.cuda_graph_bytes,
         requested_bytes: requested,
@@ -384,10 +389,18 @@ pub fn plan(inp: &Inputs) -> VllmPlan {
     }
 }
 
+/// Weights on one GPU, and everything vLLM's share holds besides the KV cache.
+#[derive(Clone, Copy)]
+struct Fixed {
+    weights: u64,
+    all: u64,
+}
+
 /// The first check vLLM would fail, in the order it makes them, with its text.
 fn refusal(
     inp: &Inputs,
     layout: &Result<Layout, kv::LayoutError>,
+    fixed: Fixed,
     check: i64,
     largest: u64,
 ) -> Option<(Refusal, String)> {
@@ -421,7 +434,7 @@ fn refusal(
             ),
         ));
     }
-    let weights = inp.weights_bytes();
+    let weights = fixed.weights;
     if weights > free {
         return Some((
             Refusal::Weights,
@@ -434,14 +447,14 @@ fn refusal(
         ));
     }
     if let Some(kv) = inp.kv_cache_memory {
-        let total = inp.fixed_bytes() + kv;
+        let total = fixed.all + kv;
         if total > free {
             return Some((
                 Refusal::Weights,
                 format!(
                     "torch.OutOfMemoryError: CUDA out of memory allocating the KV cache: {} GiB of KV cache after {} GiB of weights, activation and graphs, {} GiB free (oomsim's wording: --kv-cache-memory-bytes skips vLLM's own check)",
                     format_gib(kv),
-                    format_gib(inp.fixed_bytes()),
+                    format_gib(fixed.all),
                     format_gib(free)
                 ),
             ));
