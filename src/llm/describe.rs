@@ -113,19 +113,37 @@ pub fn describe(inp: &Inputs, p: &VllmPlan) -> String {
             let _ = writeln!(out, "  = KV cache      {}", signed(p.kv_budget_bytes));
         }
     }
-    for (i, g) in p.groups.iter().enumerate() {
+    // Groups of one spec (a bucket split up) on one line.
+    let mut i = 0;
+    while i < p.groups.len() {
+        let g = &p.groups[i];
+        let same = p.groups[i..]
+            .iter()
+            .take_while(|h| h.spec == g.spec)
+            .count();
         let what = match g.spec.kind {
             SpecKind::Mamba => "a state".to_string(),
             _ => format!("{} tokens", g.spec.block_size),
         };
+        let sizes: Vec<String> = p.groups[i..i + same]
+            .iter()
+            .map(|h| h.num_layers.to_string())
+            .collect();
+        let label = if same == 1 {
+            format!("Group {i}:")
+        } else {
+            format!("Groups {i}-{}:", i + same - 1)
+        };
         let _ = writeln!(
             out,
-            "Group {i}:        {} x {} layers, page {} ({what}), {} pages a request",
+            "{label:<16}{} x {} layers, page {} ({what}), {} pages a request{}",
             g.spec.kind,
-            g.num_layers,
+            sizes.join("+"),
             fmt_human(g.spec.page_bytes),
-            g.pages_per_request
+            g.pages_per_request,
+            if same == 1 { "" } else { " in each" }
         );
+        i += same;
     }
     let _ = writeln!(
         out,

@@ -360,6 +360,11 @@ fn mixers(f: &Fields, n: u64) -> Result<Vec<Mixer>, ModelError> {
                     chunk: f.positive("attention_chunk_size")?,
                 }),
                 Some("mamba") => Ok(Mixer::Mamba),
+                Some("linear_attention") => Err(ModelError::Unsupported {
+                    path: f.path.to_string(),
+                    field: f.name(&format!("layer_types[{i}]")),
+                    what: "a linear-attention state",
+                }),
                 _ => Err(ModelError::UnknownLayer {
                     path: f.path.to_string(),
                     field: f.name(&format!("layer_types[{i}]")),
@@ -482,6 +487,16 @@ fn moe_layers(f: &Fields) -> Result<Option<(Moe, MoeAt)>, ModelError> {
 
 /// Jamba's mamba layers (mamba v1).
 fn mamba(f: &Fields, hidden: u64) -> Result<Mamba, ModelError> {
+    // Mamba2 (heads and groups) keeps a differently shaped state.
+    for key in ["mamba_n_heads", "mamba_n_groups", "mamba_d_head"] {
+        if f.value(key).is_some() {
+            return Err(ModelError::Unsupported {
+                path: f.path.to_string(),
+                field: f.name(key),
+                what: "a mamba2 state",
+            });
+        }
+    }
     let expand = f.positive("mamba_expand")?;
     Ok(Mamba {
         inner: expand * hidden,

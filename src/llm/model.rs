@@ -41,6 +41,14 @@ pub enum ModelError {
         field: String,
         value: String,
     },
+    #[error(
+        "{path}: {field}: {what} is not sized by oomsim (attention, MLA and Jamba's mamba are)"
+    )]
+    Unsupported {
+        path: String,
+        field: String,
+        what: &'static str,
+    },
     #[error("{0:?} is not a dtype (auto, fp32, fp16, bf16, fp8)")]
     Dtype(String),
 }

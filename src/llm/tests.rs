@@ -320,4 +320,27 @@ fn bad_configs_are_named() {
         err("layer_types", serde_json::json!(["full_attention"])).contains("one kind per layer")
     );
     assert!(err("hidden_size", 2.into()).contains("hidden_size / num_attention_heads is 0"));
+    assert_eq!(
+        err(
+            "layer_types",
+            serde_json::json!(["linear_attention", "full_attention"])
+        ),
+        "m.json: layer_types[0]: a linear-attention state is not sized by oomsim (attention, MLA and Jamba's mamba are)"
+    );
+    let mut mamba2 = base.clone();
+    mamba2["layer_types"] = serde_json::json!(["mamba", "attention"]);
+    for (k, v) in [
+        ("mamba_expand", 2),
+        ("mamba_d_state", 128),
+        ("mamba_d_conv", 4),
+        ("mamba_n_heads", 64),
+    ] {
+        mamba2[k] = v.into();
+    }
+    assert!(
+        json(mamba2)
+            .unwrap_err()
+            .to_string()
+            .contains("mamba_n_heads: a mamba2 state")
+    );
 }
