@@ -65,34 +65,26 @@ fn text_config(root: &Map<String, Value>) -> (&Map<String, Value>, &'static str)
 }
 
 /// transformers' config-class defaults for the fields memory depends on, for
-/// model types whose published configs leave them out.
+/// model types whose published configs leave them out (Gemma2Config,
+/// Gemma3TextConfig, MistralConfig, Qwen3Config, LlamaConfig, Phi3Config).
 fn class_default(model_type: &str, key: &str) -> Option<u64> {
+    // Gemma2Config and Gemma3TextConfig share their 2B-sized defaults.
+    const GEMMA: [(&str, u64); 7] = [
+        ("hidden_size", 2304),
+        ("intermediate_size", 9216),
+        ("num_hidden_layers", 26),
+        ("num_attention_heads", 8),
+        ("num_key_value_heads", 4),
+        ("head_dim", 256),
+        ("sliding_window", 4096),
+    ];
     let table: &[(&str, u64)] = match model_type {
-        // transformers Gemma3TextConfig.__init__.
         "gemma3_text" | "gemma3" => &[
             ("vocab_size", 262_208),
-            ("hidden_size", 2304),
-            ("intermediate_size", 9216),
-            ("num_hidden_layers", 26),
-            ("num_attention_heads", 8),
-            ("num_key_value_heads", 4),
-            ("head_dim", 256),
             ("max_position_embeddings", 131_072),
-            ("sliding_window", 4096),
             ("sliding_window_pattern", 6),
         ],
-        // transformers Gemma2Config.__init__.
-        "gemma2" => &[
-            ("vocab_size", 256_000),
-            ("hidden_size", 2304),
-            ("intermediate_size", 9216),
-            ("num_hidden_layers", 26),
-            ("num_attention_heads", 8),
-            ("num_key_value_heads", 4),
-            ("head_dim", 256),
-            ("max_position_embeddings", 8192),
-            ("sliding_window", 4096),
-        ],
+        "gemma2" => &[("vocab_size", 256_000), ("max_position_embeddings", 8192)],
         // MistralConfig slides over 4096 tokens unless the config says otherwise.
         "mistral" => &[
             ("sliding_window", 4096),
@@ -103,7 +95,13 @@ fn class_default(model_type: &str, key: &str) -> Option<u64> {
         "phi3" => &[("max_position_embeddings", 4096)],
         _ => &[],
     };
-    table.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
+    let gemma = model_type.starts_with("gemma2") || model_type.starts_with("gemma3");
+    let common: &[(&str, u64)] = if gemma { &GEMMA } else { &[] };
+    table
+        .iter()
+        .chain(common)
+        .find(|(k, _)| *k == key)
+        .map(|(_, v)| *v)
 }
 
 /// Gemma ties its output layer to the embeddings unless told otherwise;

@@ -27,6 +27,14 @@ fn json(v: serde_json::Value) -> Result<ModelConfig, ModelError> {
     super::hf::from_value(&v, "m.json")
 }
 
+/// A two-layer config with `key` set to `value`.
+fn tiny(key: &str, value: serde_json::Value) -> Result<ModelConfig, ModelError> {
+    let mut c = serde_json::json!({"num_hidden_layers": 2, "num_attention_heads": 4,
+        "hidden_size": 256, "vocab_size": 100});
+    c[key] = value;
+    json(c)
+}
+
 #[test]
 fn full_attention_llama() {
     let p = plan(&at("llama-3.1-8b-instruct", 8 * GIB, 8192));
@@ -267,7 +275,9 @@ fn config_shapes() {
         Dtype::Fp16
     );
     // Fields nested under thinker_config.text_config are found and named.
-    let nested = serde_json::json!({"thinker_config": {"text_config": base.clone()}});
+    let base = serde_json::json!({"num_hidden_layers": 2, "num_attention_heads": 4,
+        "hidden_size": 256, "vocab_size": 100});
+    let nested = serde_json::json!({"thinker_config": {"text_config": base}});
     assert_eq!(json(nested).unwrap().num_layers(), 2);
     let e = json(serde_json::json!({"text_config": {"num_hidden_layers": 2}}))
         .unwrap_err()
@@ -294,13 +304,7 @@ fn config_shapes() {
 
 #[test]
 fn bad_configs_are_named() {
-    let base = serde_json::json!({"num_hidden_layers": 2, "num_attention_heads": 4,
-        "hidden_size": 256, "vocab_size": 100});
-    let err = |k: &str, v: serde_json::Value| {
-        let mut c = base.clone();
-        c[k] = v;
-        json(c).unwrap_err().to_string()
-    };
+    let err = |k: &str, v: serde_json::Value| tiny(k, v).unwrap_err().to_string();
     assert_eq!(
         err("num_attention_heads", 0.into()),
         "m.json: num_attention_heads is 0: it must be more than zero"
@@ -327,8 +331,8 @@ fn bad_configs_are_named() {
         ),
         "m.json: layer_types[0]: a linear-attention state is not sized by oomsim (attention, MLA and Jamba's mamba are)"
     );
-    let mut mamba2 = base.clone();
-    mamba2["layer_types"] = serde_json::json!(["mamba", "attention"]);
+    let mut mamba2 = serde_json::json!({"num_hidden_layers": 2, "num_attention_heads": 4,
+        "hidden_size": 256, "vocab_size": 100, "layer_types": ["mamba", "attention"]});
     for (k, v) in [
         ("mamba_expand", 2),
         ("mamba_d_state", 128),
