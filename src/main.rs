@@ -15,6 +15,7 @@ mod plan;
 mod plot;
 mod report;
 mod run;
+mod runtime_oom;
 mod scenario;
 mod search;
 mod signals;

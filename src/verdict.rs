@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::k8s::Reason;
 use crate::plan::Expect;
+use crate::runtime_oom::RuntimeOom;
 
 /// How the pod's main process ended, as waitpid saw it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +55,9 @@ pub enum Cause {
     CudaOom,
     /// The kubelet-style eviction loop evicted the pod: the node was low on memory.
     Evicted,
+    /// The runtime ran out of memory of its own (a heap cap, an allocation
+    /// it could not get) and the program exited: the kernel killed nothing.
+    RuntimeOom,
     /// The kernel's OOM killer acted for the node (the pods' parent cgroup),
     /// not for the pod's own limit: raising the pod's limit would not help.
     NodeOomKill,
@@ -99,6 +103,9 @@ impl Cause {
             }
             Cause::AllocatableOomKill => {
                 "the kernel's OOM killer acted at the node's allocatable limit (kubepods: capacity minus kubeReserved and systemReserved), below the pod's own limit, before the kubelet evicted anything: the pods together outgrew allocatable"
+            }
+            Cause::RuntimeOom => {
+                "the runtime ran out of memory of its own (a heap cap or an allocation it could not get) and exited; the kernel killed nothing"
             }
             Cause::CudaOom => {
                 "CUDA out of memory: a device allocation failed and the program exited with an error; the GPU ran out, not the container's memory limit"
@@ -147,6 +154,9 @@ pub struct Verdict {
     pub at_source: AtSource,
     /// Microseconds from the kernel's kill (its /dev/kmsg timestamp) to oomsim seeing the counter rise.
     pub detect_latency_us: Option<f64>,
+    /// With cause `runtime_oom`: which runtime, its kind, the line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime_oom: Option<RuntimeOom>,
 }
 
 impl Verdict {
@@ -177,6 +187,8 @@ pub struct Evidence {
     pub cuda_oom: Option<(Option<f64>, String)>,
     /// The eviction loop evicted the pod: seconds after start, the kubelet's message.
     pub evicted: Option<(f64, String)>,
+    /// The program printed a runtime's own out-of-memory.
+    pub runtime_oom: Option<RuntimeOom>,
     /// The OOM kill was the node's or kubepods', not the pod's own.
     pub node_oom: Option<NodeLevel>,
     /// The signal that stopped the run, when oomsim stopped the pod for it.
@@ -201,6 +213,7 @@ pub fn classify(ev: &Evidence) -> Verdict {
         at_s,
         at_source,
         detect_latency_us,
+        runtime_oom: None,
     };
     let Some(exit) = ev.exit else {
         let why = ev
@@ -317,6 +330,14 @@ pub fn classify(ev: &Evidence) -> Verdict {
             Cause::Sigterm,
             Cause::Sigterm.describe().into(),
         ),
+        // The runtime gave up by itself (V8 aborts: SIGABRT, exit 134).
+        Exit::Code(_) | Exit::Signal(libc::SIGABRT) if ev.runtime_oom.is_some() => {
+            let r = ev.runtime_oom.clone().unwrap_or_else(|| unreachable!());
+            Verdict {
+                runtime_oom: Some(r.clone()),
+                ..verdict(Reason::Error, code, Cause::RuntimeOom, r.advice())
+            }
+        }
         Exit::Signal(s) => verdict(
             Reason::Error,
             code,

@@ -272,6 +272,7 @@ fn judge_runs<'a>(
                         _ => None,
                     })
                     .or(inst.logged_cuda_oom.clone().map(|l| (None, l))),
+                runtime_oom: inst.runtime_oom.clone(),
                 evicted: node
                     .evicted
                     .as_ref()

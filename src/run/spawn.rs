@@ -57,6 +57,8 @@ pub struct Instance {
     pub events: Vec<TimedEvent>,
     /// A CUDA out-of-memory line found in the log when no event said so.
     pub logged_cuda_oom: Option<String>,
+    /// A runtime's own out-of-memory the program printed.
+    pub runtime_oom: Option<crate::runtime_oom::RuntimeOom>,
     /// What the kernel holds for the process (the policy's value, or 0
     /// for a negative one without CAP_SYS_RESOURCE).
     pub oom_score_adj_applied: Option<i32>,
@@ -198,6 +200,7 @@ pub fn run_once(
         oom_kills: 0,
         events: Vec::new(),
         logged_cuda_oom: None,
+        runtime_oom: None,
         oom_score_adj_applied: None,
     };
     match spawned {
@@ -236,19 +239,25 @@ pub fn run_once(
         l.release_pod(i);
     }
     end.events = events::read(&io.events, start_ns);
+    let tail = log_tail(&io.log, log_start).unwrap_or_default();
     if !end
         .events
         .iter()
         .any(|e| matches!(e.event, Event::CudaOom { .. }))
     {
-        end.logged_cuda_oom = cuda_oom_in_log(&io.log, log_start);
+        // torch's text, or the driver's CUDA_ERROR_OUT_OF_MEMORY.
+        end.logged_cuda_oom = tail
+            .lines()
+            .rev()
+            .find(|l| l.contains("CUDA out of memory") || l.contains("CUDA_ERROR_OUT_OF_MEMORY"))
+            .map(|l| l.trim().to_string());
     }
+    end.runtime_oom = crate::runtime_oom::scan(&tail);
     Ok(end)
 }
 
-/// The last line a run wrote to its log (from `from` on) that reports a
-/// CUDA out-of-memory error (torch's text, or the driver's CUDA_ERROR_OUT_OF_MEMORY).
-fn cuda_oom_in_log(log: &Path, from: u64) -> Option<String> {
+/// The last 64 KiB a run wrote to its log (from `from` on).
+fn log_tail(log: &Path, from: u64) -> Option<String> {
     const TAIL: u64 = 64 << 10;
     let mut f = File::open(log).ok()?;
     let len = f.metadata().ok()?.len();
@@ -256,11 +265,7 @@ fn cuda_oom_in_log(log: &Path, from: u64) -> Option<String> {
         .ok()?;
     let mut bytes = Vec::new();
     f.read_to_end(&mut bytes).ok()?;
-    String::from_utf8_lossy(&bytes)
-        .lines()
-        .rev()
-        .find(|l| l.contains("CUDA out of memory") || l.contains("CUDA_ERROR_OUT_OF_MEMORY"))
-        .map(|l| l.trim().to_string())
+    Some(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// Wait for a child while watching the pod's deadline and stop: SIGKILL

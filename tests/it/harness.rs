@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use crate::{assert_cleaned, cgroup_root, oomsim, report, run_yaml, text};
 
-fn run_cmd(limit: &str, cmd: &[&str]) -> (std::process::Output, serde_json::Value) {
+pub(crate) fn run_cmd(limit: &str, cmd: &[&str]) -> (std::process::Output, serde_json::Value) {
     let out = tempfile::tempdir().unwrap();
     let o = oomsim()
         .args(["run", "--limit", limit, "--out"])
@@ -19,7 +19,7 @@ fn run_cmd(limit: &str, cmd: &[&str]) -> (std::process::Output, serde_json::Valu
     (o, r)
 }
 
-fn verdict(r: &serde_json::Value) -> (String, i64, String) {
+pub(crate) fn verdict(r: &serde_json::Value) -> (String, i64, String) {
     let v = &r["pods"][0]["verdict"];
     (
         v["reason"].as_str().unwrap().into(),

@@ -11,6 +11,7 @@ mod gpu;
 mod harness;
 mod node;
 mod pods;
+mod runtimes;
 mod sizing;
 mod vllm;
 
@@ -65,6 +66,7 @@ const CGROUPS: &[(&str, fn())] = tests![
     harness::one_off_run_exit_code_follows_expect,
     node::leaking_pod_is_evicted_below_its_own_limit_in_kubelet_order,
     pods::one_container_oomkilled_the_other_completes_in_a_pod_cgroup_of_their_sum,
+    runtimes::runtime_ooms_are_error_with_the_runtime_named,
     pods::init_containers_run_in_order_and_the_sidecar_is_stopped_after_the_app,
     pods::a_deployment_manifest_runs_and_its_leaking_container_crash_loops,
     node::fast_ramp_beats_housekeeping_and_the_kernel_kills_for_the_node,
