@@ -332,10 +332,14 @@ pub fn classify(ev: &Evidence) -> Verdict {
         ),
         // The runtime gave up by itself (V8 aborts: SIGABRT, exit 134).
         Exit::Code(_) | Exit::Signal(libc::SIGABRT) if ev.runtime_oom.is_some() => {
-            let r = ev.runtime_oom.clone().unwrap_or_else(|| unreachable!());
+            let message = ev
+                .runtime_oom
+                .as_ref()
+                .map(RuntimeOom::advice)
+                .unwrap_or_default();
             Verdict {
-                runtime_oom: Some(r.clone()),
-                ..verdict(Reason::Error, code, Cause::RuntimeOom, r.advice())
+                runtime_oom: ev.runtime_oom.clone(),
+                ..verdict(Reason::Error, code, Cause::RuntimeOom, message)
             }
         }
         Exit::Signal(s) => verdict(
