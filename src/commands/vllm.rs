@@ -24,7 +24,10 @@ fn inputs(a: &VllmPlanArgs) -> Result<vllm::Inputs, Failure> {
         (None, Some(layers)) => {
             let kv = positive("--kv-heads", a.kv_heads.unwrap_or(1))?;
             let hd = positive("--head-dim", a.head_dim.unwrap_or(128))?;
-            ModelConfig::synthetic(positive("--layers", layers)?, kv, hd, a.vocab)
+            let mut cfg = ModelConfig::synthetic(positive("--layers", layers)?, kv, hd, a.vocab);
+            // No config, no limit of its own: what is asked for is allowed.
+            cfg.max_len.tokens = cfg.max_len.tokens.max(a.max_model_len.unwrap_or(0));
+            cfg
         }
         (None, None) => return Err(Failure::input("--model: give a config.json or --layers")),
     };

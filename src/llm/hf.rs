@@ -284,8 +284,8 @@ pub fn from_value(v: &Value, path: &str) -> Result<ModelConfig, ModelError> {
 
 fn short(v: &Value) -> String {
     let s = v.to_string();
-    if s.len() > 40 {
-        format!("{}...", &s[..40])
+    if s.chars().count() > 40 {
+        format!("{}...", s.chars().take(40).collect::<String>())
     } else {
         s
     }
