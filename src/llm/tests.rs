@@ -324,6 +324,11 @@ fn bad_configs_are_named() {
         err("layer_types", serde_json::json!(["full_attention"])).contains("one kind per layer")
     );
     assert!(err("hidden_size", 2.into()).contains("hidden_size / num_attention_heads is 0"));
+    // Long values are shortened on a character boundary, never split mid-character.
+    let e = json(serde_json::json!("é".repeat(50)))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("...: a config.json is one JSON object"), "{e}");
     assert_eq!(
         err(
             "layer_types",
