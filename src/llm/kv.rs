@@ -333,6 +333,15 @@ impl Layout {
         self.bytes_per_block * self.pages_for(len, s)
     }
 
+    /// The smallest group's block, in tokens (vLLM counts the pool in these).
+    pub fn min_block_size(&self) -> u64 {
+        self.groups
+            .iter()
+            .map(|g| g.spec.block_size)
+            .min()
+            .unwrap_or(1)
+    }
+
     pub fn num_blocks(&self, available: u64) -> u64 {
         available / self.bytes_per_block.max(1)
     }

@@ -236,7 +236,8 @@ fn gpu_shortfall(inp: &Inputs, len: u64) -> u64 {
         (l.pages_for(len, &s) + 1) * l.bytes_per_block
     });
     let mut hi = inp
-        .fixed_bytes()
+        .fixed()
+        .all
         .saturating_add(kv)
         .saturating_add(inp.other_bytes + inp.margin_bytes)
         .saturating_mul(2)

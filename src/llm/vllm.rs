@@ -141,12 +141,15 @@ impl Inputs {
         (self.gpu_memory_bytes as f64 * utilization).ceil() as u64
     }
 
-    /// What vLLM's share holds besides the KV cache.
-    pub fn fixed_bytes(&self) -> u64 {
-        self.weights_bytes()
-            + self.activation_bytes()
-            + self.non_torch_bytes
-            + self.cuda_graph_bytes
+    /// What vLLM's share holds besides the KV cache (each part counted once).
+    pub fn fixed(&self) -> Fixed {
+        let weights = self.weights_bytes();
+        let activation = self.activation_bytes();
+        Fixed {
+            weights,
+            activation,
+            all: weights + activation + self.non_torch_bytes + self.cuda_graph_bytes,
+        }
     }
 
     /// Free on the GPU when vLLM starts: all but other processes and this one's context.
@@ -183,9 +186,13 @@ impl Inputs {
 
     /// Bytes vLLM gives the KV cache at a utilization (negative: short by that much).
     pub fn kv_budget_at(&self, utilization: f64) -> i64 {
+        self.kv_budget_with(utilization, &self.fixed())
+    }
+
+    fn kv_budget_with(&self, utilization: f64, fixed: &Fixed) -> i64 {
         match self.kv_cache_memory {
             Some(b) => b as i64,
-            None => self.requested_bytes(utilization) as i64 - self.fixed_bytes() as i64,
+            None => self.requested_bytes(utilization) as i64 - fixed.all as i64,
         }
     }
 }
@@ -297,16 +304,8 @@ pub fn plan(inp: &Inputs) -> VllmPlan {
     let s = inp.settings();
     let layout = inp.layout();
     let requested = inp.requested_bytes(inp.utilization);
-    let weights = inp.weights_bytes();
-    let activation = inp.activation_bytes();
-    let fixed = Fixed {
-        weights,
-        all: weights + activation + inp.non_torch_bytes + inp.cuda_graph_bytes,
-    };
-    let budget = match inp.kv_cache_memory {
-        Some(b) => b as i64,
-        None => requested as i64 - fixed.all as i64,
-    };
+    let fixed = inp.fixed();
+    let budget = inp.kv_budget_with(inp.utilization, &fixed);
     let parameters = inp.model.parameters();
     let (bytes_per_block, kv_blocks) = match &layout {
         Ok(l) if budget > 0 => (l.bytes_per_block, l.num_blocks(budget as u64)),
@@ -365,8 +364,8 @@ pub fn plan(inp: &Inputs) -> VllmPlan {
         kv_cache_dtype: inp.kv_dtype,
         block_size: inp.model.effective_block_size(&s, inp.dtype),
         parameters,
-        weights_bytes: weights,
-        activation_bytes: activation,
+        weights_bytes: fixed.weights,
+        activation_bytes: fixed.activation,
         non_torch_bytes: inp.non_torch_bytes,
         cuda_graph_bytes: inp.cuda_graph_bytes,
         requested_bytes: requested,
@@ -389,11 +388,13 @@ pub fn plan(inp: &Inputs) -> VllmPlan {
     }
 }
 
-/// Weights on one GPU, and everything vLLM's share holds besides the KV cache.
-#[derive(Clone, Copy)]
-struct Fixed {
-    weights: u64,
-    all: u64,
+/// Weights and activation on one GPU, and everything vLLM's share holds
+/// besides the KV cache.
+#[derive(Debug, Clone, Copy)]
+pub struct Fixed {
+    pub weights: u64,
+    pub activation: u64,
+    pub all: u64,
 }
 
 /// The first check vLLM would fail, in the order it makes them, with its text.

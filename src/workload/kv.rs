@@ -113,7 +113,7 @@ fn snapshot(s: &Server, running: &[Seq], step: u64) -> KvState {
         tokens_in_flight: running.iter().map(|q| q.len).sum::<u64>(),
         blocks: s.blocks_held,
         // vLLM's count: blocks shared by the groups, in the smallest block's tokens.
-        allocated_tokens: s.blocks_held / groups * s.settings.block_size,
+        allocated_tokens: s.blocks_held / groups * s.layout.min_block_size(),
         preemptions: s.preemptions,
         completed: s.completed,
         during: None,
@@ -203,7 +203,7 @@ pub fn kv_cache(k: &KvCache, dev: &dyn Device, events: &Events) -> std::io::Resu
         block_bytes: layout.bytes_per_block,
         predicted_kv_tokens: match k.mode {
             KvMode::Paged => plan.kv_tokens,
-            KvMode::Dynamic => usable / layout.groups.len().max(1) as u64 * inp.block_size,
+            KvMode::Dynamic => usable / layout.groups.len().max(1) as u64 * layout.min_block_size(),
         },
         predicted_concurrency: usable as f64 / pages as f64,
     }));
