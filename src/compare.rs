@@ -161,6 +161,7 @@ mod tests {
             scenario: "s".into(),
             pod: "app".into(),
             min_safe_limit_bytes: min,
+            no_limit_helps: None,
             peak_bytes: None,
             oom_limit_bytes: None,
             range_bytes: (1, 2),

@@ -13,7 +13,9 @@ use crate::k8s::{
     Container, ContainerKind, Pod, Qos, Reason, Resource, Resources, RestartPolicy, Threshold,
 };
 use crate::llm::vllm;
+use crate::runtime::Runtime;
 use crate::search::sizing::Expr;
+use crate::template::{self, Bindings, TemplateError};
 
 /// Default sampling rate of each pod's memory usage.
 pub const DEFAULT_SAMPLING_HZ: u32 = 100;
@@ -68,11 +70,52 @@ pub struct Steady {
     pub duration_s: f64,
 }
 
-/// Run a program and end as it ends.
+/// Run a program and end as it ends. Arguments and environment values may
+/// hold `{EXPR:UNIT}` templates ([`crate::template`]), rendered for each run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Program {
     pub argv: Vec<String>,
     pub env: Vec<(String, String)>,
+    /// The runtime it starts (`runtime:`, else read off the program's name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<Runtime>,
+}
+
+impl Program {
+    /// A program whose runtime is read off its name.
+    pub fn new(argv: Vec<String>, env: Vec<(String, String)>) -> Program {
+        let runtime = Runtime::of_command(&argv);
+        Program { argv, env, runtime }
+    }
+
+    /// The program with its templates evaluated for one run, and each
+    /// templated argument (`-Xmx179m`) or variable (`GOMEMLIMIT=230MiB`) as rendered.
+    pub fn rendered(&self, b: Bindings) -> Result<(Program, Vec<String>), TemplateError> {
+        let mut flags = Vec::new();
+        let mut render = |text: &str, shown: &dyn Fn(&str) -> String| {
+            let out = template::render(text, b)?;
+            if out != text {
+                flags.push(shown(&out));
+            }
+            Ok::<_, TemplateError>(out)
+        };
+        let argv = self
+            .argv
+            .iter()
+            .map(|a| render(a, &|r| r.to_string()))
+            .collect::<Result<_, _>>()?;
+        let env = self
+            .env
+            .iter()
+            .map(|(k, v)| Ok((k.clone(), render(v, &|r| format!("{k}={r}"))?)))
+            .collect::<Result<_, TemplateError>>()?;
+        let program = Program {
+            argv,
+            env,
+            runtime: self.runtime,
+        };
+        Ok((program, flags))
+    }
 }
 
 /// One allocation pattern or program, run by the pod's child process.
@@ -206,6 +249,10 @@ pub struct ContainerPlan {
     /// Where the limit was written, to name it when the host cannot give it.
     #[serde(skip)]
     pub limit_field: String,
+    /// Its command's templated arguments and variables as a run rendered
+    /// them (filled when the run starts).
+    #[serde(skip)]
+    pub flags: Vec<String>,
 }
 
 impl ContainerPlan {
@@ -434,6 +481,7 @@ impl Plan {
                 },
                 expect: None,
                 limit_field: "--limit".into(),
+                flags: Vec::new(),
             }],
             restart: Restart::default(),
             swap: false,

@@ -99,7 +99,22 @@ pub struct RunArgs {
     /// Refuse what is otherwise a warning (a fraction of a byte, `512m`).
     #[arg(long)]
     pub strict: bool,
-    /// The program and its arguments, after `--`.
+    #[command(flatten)]
+    pub program: ProgramArgs,
+}
+
+/// A command run's program: `-- CMD`, its environment and its pod's name.
+#[derive(Debug, Args)]
+pub struct ProgramArgs {
+    /// An environment variable for a command run; `{EXPR:UNIT}` in the value
+    /// follows the limit (`--env GOMEMLIMIT={limit*0.9:MiB}MiB`). Repeatable.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// The pod's name for a command run (default: the program's name).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// The program and its arguments, after `--`; `{EXPR:UNIT}` follows
+    /// the limit (`-- java -Xmx{limit*0.7:MiB}m -jar app.jar`).
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<String>,
 }
@@ -168,9 +183,8 @@ pub struct SearchArgs {
     /// Refuse what is otherwise a warning (a fraction of a byte, `512m`).
     #[arg(long)]
     pub strict: bool,
-    /// The program and its arguments, after `--`.
-    #[arg(last = true, value_name = "CMD")]
-    pub command: Vec<String>,
+    #[command(flatten)]
+    pub program: ProgramArgs,
 }
 
 #[derive(Debug, Subcommand)]

@@ -68,10 +68,10 @@ input_errors!(
 impl From<RunError> for Failure {
     fn from(e: RunError) -> Self {
         Failure {
-            code: if e.is_host() {
-                exit::HOST
-            } else {
-                exit::INTERNAL
+            code: match e {
+                _ if e.is_host() => exit::HOST,
+                RunError::Template { .. } => exit::BAD_INPUT,
+                _ => exit::INTERNAL,
             },
             message: e.to_string(),
         }

@@ -25,7 +25,7 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
     }
     let mut plan = resolve::plan(Source {
         scenario: &args.scenario,
-        command: &args.command,
+        program: &args.program,
         limit: resolve::bytes("--limit", &args.limit)?,
         request: resolve::bytes("--request", &args.request)?,
         timeout: &args.timeout,
@@ -78,7 +78,7 @@ pub fn search(args: SearchArgs) -> Result<u8, Failure> {
     }
     let plan = resolve::plan(Source {
         scenario: &args.scenario,
-        command: &args.command,
+        program: &args.program,
         limit: range.map(|r| r.1),
         request: None,
         timeout: &args.timeout,

@@ -23,3 +23,15 @@ pub use qos::Qos;
 /// The exit code a runtime reports for a SIGKILLed process (128 + 9).
 pub const OOM_KILLED_EXIT: i32 = 137;
 pub use reason::Reason;
+
+/// Kubernetes object names (RFC 1123 labels): lowercase letters, digits
+/// and '-', at most 63, starting and ending with a letter or digit.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+}

@@ -189,6 +189,9 @@ pub struct ContainerReport {
     /// What did not hold of `expect`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unmet: Vec<String>,
+    /// The command's templated flags as this run rendered them (`-Xmx179m`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<String>,
     pub log: String,
 }
 

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::k8s::Reason;
+use crate::runtime::oom::RuntimeOom;
 use crate::verdict::Cause;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -17,6 +18,9 @@ pub struct Trial {
     pub at_s: f64,
     pub wall_s: f64,
     pub report: String,
+    /// The runtime's own out-of-memory, when that ended the trial.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime_oom: Option<RuntimeOom>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -75,6 +79,10 @@ pub struct SearchResult {
     pub pod: String,
     /// The smallest limit that survived every trial; null when none in range did.
     pub min_safe_limit_bytes: Option<u64>,
+    /// None survived and the runtime's own cap ended the trial at the top
+    /// of the range: no limit helps, the flag does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_limit_helps: Option<RuntimeOom>,
     /// The largest peak seen in a surviving trial.
     pub peak_bytes: Option<u64>,
     /// The largest limit that was OOMKilled.

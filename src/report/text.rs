@@ -114,6 +114,9 @@ fn describe_pod(out: &mut String, report: &Report, pod: &PodReport) {
     let _ = writeln!(out, "Name:         {}", pod.name);
     let _ = writeln!(out, "Scenario:     {}", report.scenario);
     let _ = writeln!(out, "Container:    {}", pod.container_name());
+    for c in pod.containers.iter().filter(|c| !c.flags.is_empty()) {
+        let _ = writeln!(out, "Flags:        {} ({})", c.flags.join(" "), c.name);
+    }
     let _ = writeln!(out, "QoS Class:    {}", pod.qos);
     let _ = writeln!(out, "Priority:     {}", pod.priority);
     match pod.oom_score_adj_applied {
@@ -431,15 +434,28 @@ fn describe_search(r: &SearchResult) -> String {
                 );
             }
         }
-        None => {
-            let _ = writeln!(
-                out,
-                "No limit in {}..{} survived for {}",
-                fmt_quantity(r.range_bytes.0),
-                fmt_quantity(r.range_bytes.1),
-                r.pod
-            );
-        }
+        None => match &r.no_limit_helps {
+            Some(oom) => {
+                let _ = writeln!(
+                    out,
+                    "No limit helps {}: at {}, the top of {}..{}, {}",
+                    r.pod,
+                    fmt_quantity(r.range_bytes.1),
+                    fmt_quantity(r.range_bytes.0),
+                    fmt_quantity(r.range_bytes.1),
+                    oom.advice()
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "No limit in {}..{} survived for {}",
+                    fmt_quantity(r.range_bytes.0),
+                    fmt_quantity(r.range_bytes.1),
+                    r.pod
+                );
+            }
+        },
     }
     let _ = writeln!(
         out,

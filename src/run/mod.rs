@@ -8,6 +8,7 @@ mod eviction;
 pub(crate) mod pod;
 mod pod_report;
 mod preflight;
+mod prepare;
 mod spawn;
 
 use std::path::{Path, PathBuf};
@@ -59,6 +60,12 @@ pub enum RunError {
     Panicked(String),
     #[error("cannot write the report: {0}")]
     Report(#[from] report::ReportError),
+    #[error("pod {pod}, container {container}: {source}")]
+    Template {
+        pod: String,
+        container: String,
+        source: Box<crate::template::TemplateError>,
+    },
     #[error("the trial at {limit} could not start its pod: {message}")]
     TrialStart { limit: String, message: String },
 }
@@ -92,6 +99,11 @@ pub fn run(
         mut host,
         usable_bytes,
     } = pre;
+    let allocatable = plan
+        .node
+        .as_ref()
+        .map_or(host.mem_total_bytes, |n| n.allocatable_bytes());
+    let plan = &prepare::prepare(plan, allocatable)?;
     let run_id = cgroup::new_run_id();
     let started_at = SystemTime::now();
     let device = plan

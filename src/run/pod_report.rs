@@ -344,6 +344,7 @@ fn container_report(
             .collect(),
         expect: c.expect.clone(),
         unmet,
+        flags: c.flags.clone(),
         log: log.display().to_string(),
     }
 }

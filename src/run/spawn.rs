@@ -58,7 +58,7 @@ pub struct Instance {
     /// A CUDA out-of-memory line found in the log when no event said so.
     pub logged_cuda_oom: Option<String>,
     /// A runtime's own out-of-memory the program printed.
-    pub runtime_oom: Option<crate::runtime_oom::RuntimeOom>,
+    pub runtime_oom: Option<crate::runtime::oom::RuntimeOom>,
     /// What the kernel holds for the process (the policy's value, or 0
     /// for a negative one without CAP_SYS_RESOURCE).
     pub oom_score_adj_applied: Option<i32>,
@@ -252,7 +252,7 @@ pub fn run_once(
             .find(|l| l.contains("CUDA out of memory") || l.contains("CUDA_ERROR_OUT_OF_MEMORY"))
             .map(|l| l.trim().to_string());
     }
-    end.runtime_oom = crate::runtime_oom::scan(&tail);
+    end.runtime_oom = crate::runtime::oom::scan(&tail);
     Ok(end)
 }
 

@@ -161,8 +161,12 @@ pub struct RawWorkload {
     pub period: Option<Text>,
     pub hold: Option<Text>,
     pub count: Option<Spanned<u32>>,
-    pub command: Option<Spanned<Vec<String>>>,
-    pub env: Option<Spanned<BTreeMap<String, String>>>,
+    /// command: the program and its arguments; `{EXPR:UNIT}` follows the limit.
+    pub command: Option<Spanned<Vec<Text>>>,
+    pub env: Option<Spanned<BTreeMap<String, Text>>>,
+    /// command: the runtime it starts (java, node, go, python) when its
+    /// program's name does not say (a wrapper script).
+    pub runtime: Option<Text>,
     /// model-load: a Hugging Face config.json (instead of `size`) and its dtype.
     pub model: Option<Text>,
     pub dtype: Option<Text>,

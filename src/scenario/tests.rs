@@ -281,3 +281,42 @@ fn listed_containers_become_a_pod_as_the_kubelet_sees_it() {
     assert_eq!(pod.searched_limit(), Some(1 << 30));
     assert_eq!(pod.restart.policy, RestartPolicy::OnFailure);
 }
+
+#[test]
+fn command_templates_and_runtime_are_checked_at_load() {
+    let yaml = |arg: &str, env: &str, runtime: &str| {
+        format!(
+            "name: t\npods:\n  - name: app\n    resources: {{limits: {{memory: 256Mi}}}}\n    workload:\n      kind: command\n      runtime: {runtime}\n      command: [sh, -c, 'exec \"$@\"', x, \"{arg}\"]\n      env:\n        GOMEMLIMIT: \"{env}\"\n"
+        )
+    };
+    let plan = check(&yaml("-Xmx{limit*0.7:MiB}m", "{limit*0.9:MiB}MiB", "java")).unwrap();
+    let Phase::Command(p) = &plan.pods[0].containers[0].workload.phases[0] else {
+        panic!("not a command");
+    };
+    assert_eq!(
+        p.runtime,
+        Some(crate::runtime::Runtime::Java),
+        "the hint beats sh"
+    );
+    assert_eq!(
+        p.argv[4], "-Xmx{limit*0.7:MiB}m",
+        "rendered per run, not at load"
+    );
+    for (y, says) in [
+        (
+            yaml("-Xmx{limit*:MiB}m", "1", "java"),
+            "t.yaml:8: pods[0].workload.command[4]: {limit*:MiB}: the expression ends too early",
+        ),
+        (
+            yaml("x", "{limit*0.9:Mib}MiB", "java"),
+            "t.yaml:10: pods[0].workload.env.GOMEMLIMIT: {limit*0.9:Mib}: unknown unit \"Mib\"",
+        ),
+        (
+            yaml("x", "1", "ruby"),
+            "t.yaml:7: pods[0].workload.runtime: \"ruby\" is not a runtime (one of java, node, go, python)",
+        ),
+    ] {
+        let e = check(&y).unwrap_err();
+        assert!(e.starts_with(says), "{e}");
+    }
+}

@@ -311,11 +311,18 @@ fn summarize(
         s.survival_rate = f64::from(s.survived) / f64::from(s.trials);
     }
     per_limit.sort_by_key(|s| s.limit_bytes);
+    // The highest limit tried died of the runtime's own cap: no limit helps.
+    let no_limit_helps = min_safe
+        .is_none()
+        .then(|| trials.iter().max_by_key(|t| t.limit_bytes))
+        .flatten()
+        .and_then(|t| t.runtime_oom.clone());
     SearchResult {
         schema_version: SCHEMA_VERSION,
         scenario: plan.name.clone(),
         pod: spec.pod.clone(),
         min_safe_limit_bytes: min_safe,
+        no_limit_helps,
         peak_bytes: surviving_peak,
         oom_limit_bytes: oom_limit,
         range_bytes: bounds.range,

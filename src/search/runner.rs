@@ -90,6 +90,7 @@ fn run_trial(plan: &Plan, dir: &Path, limit: u64) -> Result<Outcome, RunError> {
             at_s: pod.verdict.at_s,
             wall_s: started.elapsed().as_secs_f64(),
             report: dir.join(REPORT_FILE).display().to_string(),
+            runtime_oom: pod.verdict.runtime_oom.clone(),
         },
         samples: pod.samples,
     })

@@ -6,6 +6,8 @@ use std::time::Duration;
 use super::*;
 use crate::k8s::Reason;
 use crate::plan::{Phase, Steady};
+use crate::runtime::Runtime;
+use crate::runtime::oom::RuntimeOom;
 use crate::verdict::Cause;
 
 const MI: u64 = 1 << 20;
@@ -14,6 +16,8 @@ const MI: u64 = 1 << 20;
 struct Fake {
     needs: u64,
     runs: RefCell<Vec<u64>>,
+    /// A heap flag that ends every trial at or above `needs` by itself.
+    capped: Option<RuntimeOom>,
 }
 
 impl TrialRunner for Fake {
@@ -22,26 +26,24 @@ impl TrialRunner for Fake {
         Ok(limits
             .iter()
             .map(|&l| {
-                let ok = l >= self.needs;
+                let ok = l >= self.needs && self.capped.is_none();
+                let (reason, exit_code, cause) = match (ok, &self.capped) {
+                    (true, _) => (Reason::Completed, 0, Cause::Completed),
+                    (false, Some(_)) if l >= self.needs => (Reason::Error, 1, Cause::RuntimeOom),
+                    (false, _) => (Reason::OomKilled, 137, Cause::CgroupOomKill),
+                };
                 Outcome {
                     trial: Trial {
                         limit_bytes: l,
                         survived: ok,
-                        reason: if ok {
-                            Reason::Completed
-                        } else {
-                            Reason::OomKilled
-                        },
-                        exit_code: if ok { 0 } else { 137 },
-                        cause: if ok {
-                            Cause::Completed
-                        } else {
-                            Cause::CgroupOomKill
-                        },
+                        reason,
+                        exit_code,
+                        cause,
                         peak_bytes: self.needs.min(l),
                         at_s: 0.1,
                         wall_s: 0.1,
                         report: String::new(),
+                        runtime_oom: self.capped.clone().filter(|_| l >= self.needs),
                     },
                     samples: vec![],
                 }
@@ -82,6 +84,7 @@ fn finds_the_boundary_within_precision_and_never_above_a_survivor() {
     let fake = Fake {
         needs: 200 * MI + 123,
         runs: RefCell::default(),
+        capped: None,
     };
     let bounds = Bounds {
         range: (16 * MI, 1024 * MI),
@@ -137,6 +140,7 @@ fn small_limits_get_a_range_that_is_not_inverted() {
     let fake = Fake {
         needs: 3 * MI,
         runs: RefCell::default(),
+        capped: None,
     };
     let bounds = Bounds {
         range: (lo.min(MI), 8 * MI),
@@ -164,4 +168,35 @@ fn remaining_estimate_shrinks_with_the_bracket() {
         3,
         "only the repeats left"
     );
+}
+
+#[test]
+fn a_heap_cap_at_every_limit_is_no_limit_helps() {
+    let heap = RuntimeOom {
+        runtime: Runtime::Java,
+        kind: "Java heap space".into(),
+        line: "java.lang.OutOfMemoryError: Java heap space".into(),
+    };
+    let bounds = Bounds {
+        range: (64 * MI, 512 * MI),
+        precision_bytes: None,
+        repeat: 1,
+        parallel: 1,
+    };
+    let capped = Fake {
+        needs: 100 * MI,
+        runs: RefCell::default(),
+        capped: Some(heap.clone()),
+    };
+    let r = search(&plan(512 * MI), &spec(), bounds, &capped, &Progress::Quiet).unwrap();
+    assert_eq!(r.min_safe_limit_bytes, None);
+    assert_eq!(r.no_limit_helps, Some(heap));
+    // Killed by the cgroup at every limit: no answer in range, but a limit would help.
+    let short = Fake {
+        needs: 1024 * MI,
+        runs: RefCell::default(),
+        capped: None,
+    };
+    let r = search(&plan(512 * MI), &spec(), bounds, &short, &Progress::Quiet).unwrap();
+    assert_eq!((r.min_safe_limit_bytes, r.no_limit_helps), (None, None));
 }

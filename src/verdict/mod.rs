@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::k8s::Reason;
 use crate::plan::Expect;
-use crate::runtime_oom::RuntimeOom;
+use crate::runtime::oom::RuntimeOom;
 
 /// How the pod's main process ended, as waitpid saw it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -257,10 +257,7 @@ fn fill(size: u64, repeat: u32, work: &Path, results: &mut Results) -> Result<()
             if huge {
                 a.push("huge".into());
             }
-            vec![Phase::Command(Program {
-                argv: a,
-                env: vec![],
-            })]
+            vec![Phase::Command(Program::new(a, vec![]))]
         };
         contenders.push(("loop-4k", Pages::Small, argv(false)));
         contenders.push(("loop-huge", Pages::Huge, argv(true)));
@@ -280,10 +277,10 @@ fn fill(size: u64, repeat: u32, work: &Path, results: &mut Results) -> Result<()
         contenders.push((
             "stress-ng-4k",
             Pages::Small,
-            vec![Phase::Command(Program {
-                argv: argv.iter().map(|s| s.to_string()).collect(),
-                env: vec![],
-            })],
+            vec![Phase::Command(Program::new(
+                argv.iter().map(|s| s.to_string()).collect(),
+                vec![],
+            ))],
         ));
     }
     let mut rates: Vec<Vec<f64>> = vec![Vec::new(); contenders.len()];

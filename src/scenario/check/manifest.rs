@@ -55,7 +55,7 @@ impl Checker<'_> {
             ));
         };
         for (i, c) in found.containers.iter().enumerate() {
-            if !super::valid_name(&c.name) {
+            if !crate::k8s::valid_name(&c.name) {
                 return Err(bad(format!(
                     "{}: container name {:?} is not a valid name (lowercase letters, digits and '-', at most 63)",
                     from.value, c.name

@@ -22,17 +22,6 @@ use crate::plan::{DEFAULT_SAMPLING_HZ, Plan, PodPlan};
 use crate::search::sizing::{BUILTIN_VARS, Expr};
 use crate::units::{self, UnitError};
 
-/// Kubernetes object names: lowercase letters, digits and '-', at most 63.
-fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 63
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !name.starts_with('-')
-        && !name.ends_with('-')
-}
-
 pub struct Checker<'a> {
     pub path: &'a str,
     pub has_gpu: bool,
@@ -110,7 +99,7 @@ impl Checker<'_> {
     }
 
     pub(super) fn name(&self, text: &Text, field: &str) -> Result<String, ScenarioError> {
-        if valid_name(&text.value) {
+        if crate::k8s::valid_name(&text.value) {
             Ok(text.value.clone())
         } else {
             Err(self.err(

@@ -276,6 +276,7 @@ impl Checker<'_> {
                 .as_ref()
                 .map(|e| self.expect(e, &format!("{at}.expect")))
                 .transpose()?,
+            flags: Vec::new(),
         })
     }
 

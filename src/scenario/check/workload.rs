@@ -1,11 +1,13 @@
 //! One workload (or phase): which fields its kind takes, and each checked.
 
-use serde_saphyr::{Location, Spanned};
+use serde_saphyr::Location;
 
 use super::Checker;
 use crate::plan::{Burst, Leak, Phase, Program, Steady};
+use crate::runtime::Runtime;
 use crate::scenario::ScenarioError;
-use crate::scenario::raw::RawWorkload;
+use crate::scenario::raw::{RawWorkload, Text};
+use crate::template;
 use crate::units;
 
 impl Checker<'_> {
@@ -23,6 +25,7 @@ impl Checker<'_> {
             ("count", w.count.as_ref().map(|t| t.referenced)),
             ("command", w.command.as_ref().map(|t| t.referenced)),
             ("env", w.env.as_ref().map(|t| t.referenced)),
+            ("runtime", w.runtime.as_ref().map(|t| t.referenced)),
             ("model", w.model.as_ref().map(|t| t.referenced)),
             ("dtype", w.dtype.as_ref().map(|t| t.referenced)),
             ("strategy", w.strategy.as_ref().map(|t| t.referenced)),
@@ -65,7 +68,7 @@ impl Checker<'_> {
             "leak" => &["baseline", "rate", "cap", "duration"],
             "burst" => &["baseline", "spike", "period", "hold", "count", "duration"],
             "steady" => &["size", "duration"],
-            "command" => &["command", "env"],
+            "command" => &["command", "env", "runtime"],
             "model-load" => &[
                 "size",
                 "model",
@@ -190,24 +193,53 @@ impl Checker<'_> {
             }),
             "model-load" => Phase::ModelLoad(self.model_load(w, at)?),
             "kv-cache" => Phase::KvCache(Box::new(self.kv_cache(w, at)?)),
-            _ => {
-                let command = w.command.as_ref().ok_or_else(|| missing("command"))?;
-                if command.value.is_empty() || command.value[0].is_empty() {
-                    return Err(self.err(
-                        &command.referenced,
-                        &field("command"),
-                        "the command is empty",
-                    ));
-                }
-                Phase::Command(Program {
-                    argv: command.value.clone(),
-                    env: w
-                        .env
-                        .as_ref()
-                        .map(|e: &Spanned<_>| e.value.clone().into_iter().collect())
-                        .unwrap_or_default(),
-                })
-            }
+            _ => Phase::Command(self.program(w, at)?),
         })
+    }
+
+    /// A `command` workload: its templates checked, its runtime named or read off the program.
+    fn program(&self, w: &RawWorkload, at: &str) -> Result<Program, ScenarioError> {
+        let command = w.command.as_ref().ok_or_else(|| {
+            self.err(
+                &w.kind.referenced,
+                &format!("{at}.command"),
+                "a command workload needs `command`",
+            )
+        })?;
+        if command.value.first().is_none_or(|a| a.value.is_empty()) {
+            return Err(self.err(
+                &command.referenced,
+                &format!("{at}.command"),
+                "the command is empty",
+            ));
+        }
+        let checked = |t: &Text, field: String| {
+            template::check(&t.value)
+                .map(|()| t.value.clone())
+                .map_err(|e| self.err(&t.referenced, &field, e.to_string()))
+        };
+        let argv = command
+            .value
+            .iter()
+            .enumerate()
+            .map(|(i, a)| checked(a, format!("{at}.command[{i}]")))
+            .collect::<Result<Vec<_>, _>>()?;
+        let env = w
+            .env
+            .iter()
+            .flat_map(|e| &e.value)
+            .map(|(k, v)| Ok((k.clone(), checked(v, format!("{at}.env.{k}"))?)))
+            .collect::<Result<Vec<_>, ScenarioError>>()?;
+        let mut program = Program::new(argv, env);
+        if let Some(r) = &w.runtime {
+            program.runtime = Some(Runtime::parse(&r.value).ok_or_else(|| {
+                self.err(
+                    &r.referenced,
+                    &format!("{at}.runtime"),
+                    format!("{:?} is not a runtime (one of {})", r.value, Runtime::NAMES),
+                )
+            })?);
+        }
+        Ok(program)
     }
 }

@@ -8,14 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Runtime {
-    Java,
-    Node,
-    Go,
-    Python,
-}
+use super::Runtime;
 
 /// What the runtime said, as the report carries it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,18 +51,9 @@ impl RuntimeOom {
         };
         format!(
             "{} ran out of memory of its own ({}): {cap}",
-            self.name(),
+            self.runtime.name(),
             self.line
         )
-    }
-
-    fn name(&self) -> &'static str {
-        match self.runtime {
-            Runtime::Java => "java",
-            Runtime::Node => "node",
-            Runtime::Go => "go",
-            Runtime::Python => "python",
-        }
     }
 }
 
