@@ -36,6 +36,8 @@ pub enum HostError {
     Weights(#[from] crate::llm::weights::WeightsError),
     #[error("{0}")]
     Gpu(#[from] crate::gpu::GpuError),
+    #[error("{0}")]
+    Runtime(#[from] crate::runtime::build::BuildError),
 }
 
 /// Memory oomsim leaves to the host beyond any run: the larger of this and 5% of RAM.

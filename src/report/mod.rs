@@ -8,6 +8,7 @@
 
 pub mod compare;
 pub mod node;
+pub mod runtime;
 pub mod search;
 pub mod text;
 pub mod time;
@@ -16,6 +17,8 @@ mod writer;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
+
+use crate::runtime::stats::RuntimeMemory;
 
 pub use writer::{Format, Json, write_json};
 
@@ -192,6 +195,9 @@ pub struct ContainerReport {
     /// The command's templated flags as this run rendered them (`-Xmx179m`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub flags: Vec<String>,
+    /// Where the runtime's memory went (its last run), on the pod's clock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime_memory: Option<RuntimeMemory>,
     pub log: String,
 }
 

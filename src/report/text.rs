@@ -180,6 +180,7 @@ fn describe_pod(out: &mut String, report: &Report, pod: &PodReport) {
             fmt_human(file)
         );
     }
+    super::runtime::describe(out, pod);
     if let (Some(gpu), Some(dev)) = (&report.gpu, pod.device_peak_bytes) {
         let _ = writeln!(
             out,

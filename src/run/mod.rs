@@ -103,7 +103,8 @@ pub fn run(
         .node
         .as_ref()
         .map_or(host.mem_total_bytes, |n| n.allocatable_bytes());
-    let plan = &prepare::prepare(plan, allocatable)?;
+    let logs_dir = out_dir.join("logs");
+    let plan = &prepare::prepare(plan, allocatable, &logs_dir)?;
     let run_id = cgroup::new_run_id();
     let started_at = SystemTime::now();
     let device = plan
@@ -248,7 +249,6 @@ pub fn run(
         ),
         None => None,
     };
-    let logs_dir = out_dir.join("logs");
     std::fs::create_dir_all(&logs_dir).map_err(|source| RunError::Io {
         path: logs_dir.clone(),
         source,
@@ -284,6 +284,7 @@ pub fn run(
                             clock: &container_clocks[i][j],
                             io: ContainerIo {
                                 log: logs_dir.join(format!("{stem}.log")),
+                                stats: prepare::stats_file(&logs_dir, pod, c),
                                 events,
                                 env,
                                 oom_score_adj: adjs[i][j],

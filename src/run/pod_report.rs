@@ -345,6 +345,13 @@ fn container_report(
         expect: c.expect.clone(),
         unmet,
         flags: c.flags.clone(),
+        // The last run's, on the pod's clock.
+        runtime_memory: last.and_then(|r| {
+            let mut m = r.instance.runtime_memory.clone()?;
+            let offset = seconds_between(pod_start_ns, r.instance.start_ns);
+            m.samples.iter_mut().for_each(|s| s.t_s += offset);
+            Some(m)
+        }),
         log: log.display().to_string(),
     }
 }

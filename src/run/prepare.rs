@@ -1,9 +1,20 @@
 //! The plan as one run executes it: every command's `{EXPR:UNIT}` rendered
-//! with its container's limit and request (each search trial gets its own).
+//! with its container's limit and request (each search trial gets its own),
+//! and a runtime's program built and told to report its memory.
+
+use std::path::{Path, PathBuf};
 
 use super::RunError;
-use crate::plan::{Phase, Plan, PodPlan};
+use super::pod_report::file_stem;
+use crate::host::HostError;
+use crate::plan::{ContainerPlan, Phase, Plan, PodPlan};
+use crate::runtime::build;
 use crate::template::Bindings;
+
+/// Where a container's runtime statistics go, beside its log.
+pub fn stats_file(logs: &Path, pod: &PodPlan, c: &ContainerPlan) -> PathBuf {
+    logs.join(format!("{}.runtime.jsonl", file_stem(pod, c)))
+}
 
 /// What the downward API's `resourceFieldRef` gives container `j`:
 /// `limits.memory` is its limit, else the pod-level limit, else the node's
@@ -20,8 +31,8 @@ pub fn bindings(pod: &PodPlan, j: usize, allocatable: u64) -> Bindings {
     }
 }
 
-/// The plan with every program's templates evaluated.
-pub fn prepare(plan: &Plan, allocatable: u64) -> Result<Plan, RunError> {
+/// The plan with every program's templates evaluated and its runtime prepared.
+pub fn prepare(plan: &Plan, allocatable: u64, logs: &Path) -> Result<Plan, RunError> {
     let mut out = plan.clone();
     for pod in &mut out.pods {
         let snapshot = pod.clone();
@@ -34,7 +45,8 @@ pub fn prepare(plan: &Plan, allocatable: u64) -> Result<Plan, RunError> {
                         container: c.name.clone(),
                         source: Box::new(source),
                     })?;
-                    *p = rendered;
+                    let stats = stats_file(logs, &snapshot, &snapshot.containers[j]);
+                    *p = build::prepare(&rendered, &stats).map_err(HostError::from)?;
                     c.flags.extend(flags);
                 }
             }

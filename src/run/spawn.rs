@@ -23,9 +23,11 @@ use nix::unistd::{Pid, getpid, getppid, write};
 use super::RunError;
 use crate::cgroup::Cgroup;
 use crate::gpu;
-use crate::monitor::clock::monotonic_ns;
+use crate::monitor::clock::{monotonic_ns, seconds_between};
 use crate::monitor::sampler::PodClock;
 use crate::plan::{ContainerPlan, Phase};
+use crate::runtime::Runtime;
+use crate::runtime::stats::{self, PartSample, RuntimeMemory};
 use crate::signals;
 use crate::verdict::Exit;
 use crate::workload::events::{self, Event, TimedEvent};
@@ -59,6 +61,8 @@ pub struct Instance {
     pub logged_cuda_oom: Option<String>,
     /// A runtime's own out-of-memory the program printed.
     pub runtime_oom: Option<crate::runtime::oom::RuntimeOom>,
+    /// Where the runtime's memory went, as it reported it.
+    pub runtime_memory: Option<RuntimeMemory>,
     /// What the kernel holds for the process (the policy's value, or 0
     /// for a negative one without CAP_SYS_RESOURCE).
     pub oom_score_adj_applied: Option<i32>,
@@ -67,6 +71,8 @@ pub struct Instance {
 /// Where one container's process writes and what it is told.
 pub struct ContainerIo<'a> {
     pub log: PathBuf,
+    /// Where a runtime's agent writes its memory statistics.
+    pub stats: PathBuf,
     pub events: PathBuf,
     pub env: Vec<(String, String)>,
     pub oom_score_adj: i32,
@@ -87,6 +93,8 @@ pub trait Halt {
 const GRACE: Duration = Duration::from_secs(2);
 /// How often a waiting harness looks at the pod's deadline and stop.
 const POLL: Duration = Duration::from_millis(10);
+/// How often a Python container's mappings are read.
+const SMAPS_EVERY: Duration = Duration::from_millis(250);
 
 /// The command a pod's child runs: the program itself for a lone command,
 /// else this binary's hidden workload subcommand.
@@ -154,6 +162,8 @@ pub fn run_once(
     let mut cmd = container_command(c)?;
     cmd.envs(io.env.iter().map(|(k, v)| (k, v)));
     File::create(&io.events).map_err(file_err(&io.events))?;
+    // This run's statistics only.
+    let _ = std::fs::remove_file(&io.stats);
     // A restarted container's output follows its earlier runs'.
     let out = OpenOptions::new()
         .create(true)
@@ -201,7 +211,33 @@ pub fn run_once(
         events: Vec::new(),
         logged_cuda_oom: None,
         runtime_oom: None,
+        runtime_memory: None,
         oom_score_adj_applied: None,
+    };
+    let runtime = c.workload.phases.iter().find_map(|p| match p {
+        Phase::Command(p) => p.runtime,
+        _ => None,
+    });
+    let mut python: Vec<PartSample> = Vec::new();
+    let mut last_smaps: Option<std::time::Instant> = None;
+    let mut sample_python = || {
+        if runtime != Some(Runtime::Python) || last_smaps.is_some_and(|t| t.elapsed() < SMAPS_EVERY)
+        {
+            return;
+        }
+        last_smaps = Some(std::time::Instant::now());
+        let mut bytes = vec![0u64; stats::PYTHON_PARTS.len()];
+        for pid in group.pids().unwrap_or_default() {
+            if let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/smaps")) {
+                for (b, part) in bytes.iter_mut().zip(stats::python_split(&text)) {
+                    *b += part;
+                }
+            }
+        }
+        python.push(PartSample {
+            t_s: seconds_between(start_ns, monotonic_ns()),
+            bytes,
+        });
     };
     match spawned {
         Ok(child) => {
@@ -213,7 +249,7 @@ pub fn run_once(
                     .and_then(|t| t.trim().parse().ok());
             clock.set_pid(pid);
             signals::register(pid);
-            let waited = wait(child, group, halt);
+            let waited = wait(child, group, halt, &mut sample_python);
             signals::unregister(pid);
             end.end_ns = monotonic_ns();
             let (status, ended) = waited.map_err(|source| RunError::Wait {
@@ -253,6 +289,8 @@ pub fn run_once(
             .map(|l| l.trim().to_string());
     }
     end.runtime_oom = crate::runtime::oom::scan(&tail);
+    end.runtime_memory =
+        runtime.and_then(|r| stats::collect(r, &io.stats, &tail, start_ns, python));
     Ok(end)
 }
 
@@ -271,7 +309,12 @@ fn log_tail(log: &Path, from: u64) -> Option<String> {
 /// Wait for a child while watching the pod's deadline and stop: SIGKILL
 /// at the deadline, SIGTERM then SIGKILL after [`GRACE`] when the pod
 /// stops it. A helper thread owns the child and reaps it.
-fn wait(child: Child, group: &Cgroup, halt: &dyn Halt) -> std::io::Result<(ExitStatus, Ended)> {
+fn wait(
+    child: Child,
+    group: &Cgroup,
+    halt: &dyn Halt,
+    tick: &mut dyn FnMut(),
+) -> std::io::Result<(ExitStatus, Ended)> {
     let pid = Pid::from_raw(child.id() as i32);
     let (tx, rx) = mpsc::channel();
     let reaper = std::thread::Builder::new()
@@ -292,6 +335,7 @@ fn wait(child: Child, group: &Cgroup, halt: &dyn Halt) -> std::io::Result<(ExitS
                 ));
             }
         }
+        tick();
         // Unreaped until the reaper's wait returns, so the pid is still ours.
         if ended == Ended::ByItself && halt.deadline_passed() {
             ended = Ended::Timeout;

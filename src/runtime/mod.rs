@@ -1,7 +1,10 @@
-//! Language runtimes inside a container: which one a command runs, its own
-//! out-of-memory read from its output ([`oom`]).
+//! Language runtimes inside a container: which one a command runs, its
+//! program built and instrumented ([`build`]), where its memory went
+//! ([`stats`]), and its own out-of-memory read from its output ([`oom`]).
 
+pub mod build;
 pub mod oom;
+pub mod stats;
 
 use serde::{Deserialize, Serialize};
 
