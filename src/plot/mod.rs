@@ -5,6 +5,7 @@
 
 mod compare;
 mod distribution;
+mod runtime;
 mod safe_region;
 mod search;
 mod timeline;

@@ -137,6 +137,7 @@ impl Chart for Timeline<'_> {
                         PathElement::new(vec![(x, y), (x + 6, y)], color.stroke_width(2))
                     });
             }
+            super::runtime::areas(&mut chart, pod)?;
             chart
                 .draw_series(LineSeries::new(
                     pod.samples.iter().map(|s| (s.t_s, s.bytes as f64 / MIB)),
