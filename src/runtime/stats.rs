@@ -185,8 +185,8 @@ pub fn collect(
         Runtime::Java => from_lines(
             RuntimeMemory::new(
                 runtime,
-                "heap in use, the rest from the JVM's native memory tracking",
-                &["heap", "metaspace", "threads", "code", "gc", "other"],
+                "heap and direct buffers in use (MXBeans), metaspace, threads, code and GC committed (native memory tracking), the rest of RssAnon",
+                &["heap", "direct buffers", "metaspace", "threads", "code", "gc", "other native"],
             ),
             &std::fs::read_to_string(stats).ok()?,
             start_ns,
