@@ -244,6 +244,9 @@ pub struct ContainerPlan {
     pub kind: ContainerKind,
     /// Memory in bytes and CPU in millicores, requests defaulted from limits.
     pub resources: Resources,
+    /// An image its command runs in (podman, placed in the container's cgroup).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
     pub workload: WorkloadSpec,
     pub expect: Option<Expect>,
     /// Where the limit was written, to name it when the host cannot give it.
@@ -475,6 +478,7 @@ impl Plan {
                     memory: Resource { request, limit },
                     cpu: Resource::default(),
                 },
+                image: None,
                 workload: WorkloadSpec {
                     pages: Pages::Small,
                     phases,

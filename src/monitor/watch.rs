@@ -50,6 +50,9 @@ pub struct CounterRise {
 pub struct Observed {
     pub rises: Vec<Vec<CounterRise>>,
     pub kills: Vec<Vec<Kill>>,
+    /// Kills in a cgroup below a unit's (an engine's `libpod-*`): the v1
+    /// counter counts them only in that cgroup, which goes with the container.
+    pub nested_kills: Vec<Vec<Kill>>,
     /// Offset from the kernel log's clock to CLOCK_MONOTONIC, when calibrated.
     pub kmsg_offset_ns: Option<i64>,
     pub errors: Vec<String>,
@@ -113,6 +116,7 @@ fn watch(pods: Vec<WatchedPod>, mut kmsg: Option<KmsgReader>, stop: StopSignal) 
     let mut seen = Observed {
         rises: vec![Vec::new(); pods.len()],
         kills: vec![Vec::new(); pods.len()],
+        nested_kills: vec![Vec::new(); pods.len()],
         kmsg_offset_ns: kmsg.as_ref().and_then(|k| k.offset_ns),
         errors: Vec::new(),
         cpu_s: 0.0,
@@ -176,12 +180,21 @@ fn watch(pods: Vec<WatchedPod>, mut kmsg: Option<KmsgReader>, stop: StopSignal) 
             match k.kills() {
                 Ok(kills) => {
                     for kill in kills {
+                        let nested = |p: &Counted| {
+                            kill.task_memcg.as_deref().is_some_and(|m| {
+                                m.strip_prefix(p.kernel_name.as_str())
+                                    .is_some_and(|rest| rest.starts_with('/'))
+                            })
+                        };
                         if let Some(i) =
                             pods.iter().position(|p| match kill.task_memcg.as_deref() {
                                 Some(memcg) => memcg == p.kernel_name,
                                 None => p.clock.pid() == Some(kill.pid),
                             })
                         {
+                            seen.kills[i].push(kill);
+                        } else if let Some(i) = pods.iter().position(nested) {
+                            seen.nested_kills[i].push(kill.clone());
                             seen.kills[i].push(kill);
                         }
                     }

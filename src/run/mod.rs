@@ -360,7 +360,19 @@ pub fn run(
         };
         pods.push(pod_report(pod, gathered, &logs_dir));
     }
+    let run_path = run_group.group.kernel_name();
     let cleanup = run_group.remove();
+    // v1: podman made the run's path in every other hierarchy too.
+    if plan
+        .pods
+        .iter()
+        .flat_map(|p| &p.containers)
+        .any(|c| c.image.is_some())
+        && backend.version() == cgroup::Version::V1
+        && let Some(mounts) = backend.root().parent()
+    {
+        crate::runtime::image::remove_other_hierarchies(mounts, &run_path);
+    }
     let report = Report {
         schema_version: report::SCHEMA_VERSION,
         scenario: plan.name.clone(),

@@ -16,7 +16,7 @@ use crate::monitor::watch::Observed;
 use crate::plan::{ContainerPlan, PodPlan};
 use crate::report::time::kubectl_time;
 use crate::report::{ContainerReport, ContainerState, DualResidency, PodReport, Termination};
-use crate::verdict::{self, AtSource, Cause, Evidence, NodeLevel, Verdict};
+use crate::verdict::{self, AtSource, Cause, Evidence, Exit, NodeLevel, Verdict};
 use crate::workload::events::{Event, TimedEvent};
 
 /// What the node knows of a pod.
@@ -69,6 +69,8 @@ pub fn file_stem(pod: &PodPlan, c: &ContainerPlan) -> String {
 /// One run judged, with where it sits in the pod's time.
 struct Judged<'a> {
     verdict: Verdict,
+    /// The run's OOM kills, nested cgroups' included.
+    oom_kills: u64,
     instance: &'a Instance,
     kill: Option<Kill>,
 }
@@ -245,6 +247,11 @@ fn judge_runs<'a>(
             let within = |ns: u64| ns >= inst.start_ns && ns < until;
             let kills_of_run = (counted + 1)..=(counted + inst.oom_kills);
             counted += inst.oom_kills;
+            // Kills in a cgroup an engine made below the container's (v1
+            // counts them only there); v2's counter already holds them.
+            let nested = observed.nested_kills.get(unit).map_or(0, |n| {
+                n.iter().filter(|k| to_mono(k).is_some_and(within)).count() as u64
+            });
             let mine: Vec<&Kill> = kills
                 .iter()
                 .filter(|kl| Some(kl.pid) == inst.pid || to_mono(kl).is_some_and(within))
@@ -256,8 +263,10 @@ fn judge_runs<'a>(
                 exit: inst.exit,
                 start_error: inst.start_error.clone(),
                 timed_out: inst.ended == Ended::Timeout,
-                oom_kills: inst.oom_kills,
-                main_was_victim: main_kill.is_some(),
+                oom_kills: inst.oom_kills.max(nested),
+                // An engine's container: its killed init is the main process.
+                main_was_victim: main_kill.is_some()
+                    || (nested > 0 && inst.exit == Some(Exit::Signal(libc::SIGKILL))),
                 waited_s: since_start(inst.end_ns),
                 counter_seen_s: rises
                     .iter()
@@ -282,6 +291,7 @@ fn judge_runs<'a>(
                 interrupted: crate::signals::caught().map(crate::signals::name),
             };
             Judged {
+                oom_kills: evidence.oom_kills,
                 verdict: verdict::classify(&evidence),
                 instance: inst,
                 kill,
@@ -326,7 +336,7 @@ fn container_report(
         peak_bytes: peak.unwrap_or(0),
         oom_score_adj,
         restart_count: ce.restart_count(),
-        oom_kill_count: ce.instances.iter().map(|i| i.oom_kills).sum(),
+        oom_kill_count: runs.iter().map(|r| r.oom_kills).sum(),
         state,
         verdict,
         terminations: runs
@@ -338,7 +348,7 @@ fn container_report(
                 started_at: kubectl_time(r.instance.started_at),
                 finished_at: kubectl_time(r.instance.finished_at),
                 started_s: seconds_between(pod_start_ns, r.instance.start_ns),
-                oom_kill_count: r.instance.oom_kills,
+                oom_kill_count: r.oom_kills,
                 kernel_kill: r.kill.clone(),
             })
             .collect(),

@@ -37,6 +37,9 @@ pub fn prepare(plan: &Plan, allocatable: u64, logs: &Path) -> Result<Plan, RunEr
     for pod in &mut out.pods {
         let snapshot = pod.clone();
         for (j, c) in pod.containers.iter_mut().enumerate() {
+            if let Some(image) = &c.image {
+                crate::runtime::image::check(image).map_err(HostError::from)?;
+            }
             let b = bindings(&snapshot, j, allocatable);
             for phase in &mut c.workload.phases {
                 if let Phase::Command(p) = phase {
@@ -46,7 +49,11 @@ pub fn prepare(plan: &Plan, allocatable: u64, logs: &Path) -> Result<Plan, RunEr
                         source: Box::new(source),
                     })?;
                     let stats = stats_file(logs, &snapshot, &snapshot.containers[j]);
-                    *p = build::prepare(&rendered, &stats).map_err(HostError::from)?;
+                    // An image brings its own runtime: nothing is built here.
+                    *p = match c.image {
+                        Some(_) => rendered,
+                        None => build::prepare(&rendered, &stats).map_err(HostError::from)?,
+                    };
                     c.flags.extend(flags);
                 }
             }

@@ -98,7 +98,15 @@ const SMAPS_EVERY: Duration = Duration::from_millis(250);
 
 /// The command a pod's child runs: the program itself for a lone command,
 /// else this binary's hidden workload subcommand.
-fn container_command(c: &ContainerPlan) -> Result<Command, RunError> {
+fn container_command(c: &ContainerPlan, group: &Cgroup, adj: i32) -> Result<Command, RunError> {
+    if let (Some(image), [Phase::Command(p)]) = (&c.image, c.workload.phases.as_slice()) {
+        return Ok(crate::runtime::image::command(
+            image,
+            p,
+            &group.kernel_name(),
+            adj,
+        ));
+    }
     if let [Phase::Command(p)] = c.workload.phases.as_slice() {
         let mut cmd = Command::new(&p.argv[0]);
         cmd.args(&p.argv[1..])
@@ -121,7 +129,7 @@ fn enter_pod(
     parent: Pid,
     oom_score_adj: i32,
     adj: &[u8],
-    procs: BorrowedFd<'_>,
+    procs: Option<BorrowedFd<'_>>,
 ) -> std::io::Result<()> {
     // Die with the harness, even if it is SIGKILLed; and if it is already gone, stop.
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
@@ -132,6 +140,10 @@ fn enter_pod(
     // The kubelet's oom_score_adj for the pod's QoS class. A negative value
     // needs CAP_SYS_RESOURCE; without it, 0 is the closest allowed (still
     // below every Burstable and BestEffort value).
+    // An engine's client stays outside: it places the container itself.
+    let Some(procs) = procs else {
+        return Ok(());
+    };
     let fd = open(c"/proc/self/oom_score_adj", OFlag::O_WRONLY, Mode::empty())?;
     if write(&fd, adj).is_err() && (oom_score_adj >= 0 || write(&fd, b"0\n").is_err()) {
         return Err(Errno::last().into());
@@ -159,7 +171,8 @@ pub fn run_once(
         let path = path.to_path_buf();
         move |source| RunError::Io { path, source }
     };
-    let mut cmd = container_command(c)?;
+    let mut cmd = container_command(c, group, io.oom_score_adj)?;
+    let engine = c.image.is_some();
     cmd.envs(io.env.iter().map(|(k, v)| (k, v)));
     File::create(&io.events).map_err(file_err(&io.events))?;
     // This run's statistics only.
@@ -188,7 +201,7 @@ pub fn run_once(
                 parent,
                 oom_score_adj,
                 &adj,
-                BorrowedFd::borrow_raw(procs_fd),
+                (!engine).then(|| BorrowedFd::borrow_raw(procs_fd)),
             )
         });
     }
@@ -257,9 +270,13 @@ pub fn run_once(
                 source,
             })?;
             end.ended = ended;
-            end.exit = Some(match status.signal() {
-                Some(sig) => Exit::Signal(sig),
-                None => Exit::Code(status.code().unwrap_or(1)),
+            end.exit = Some(match (status.signal(), status.code()) {
+                (Some(sig), _) => Exit::Signal(sig),
+                // podman returns 128+N for a container killed by signal N.
+                (None, Some(code)) if engine && (129..=159).contains(&code) => {
+                    Exit::Signal(code - 128)
+                }
+                (None, code) => Exit::Code(code.unwrap_or(1)),
             });
         }
         Err(e) => {
@@ -268,7 +285,12 @@ pub fn run_once(
     }
     end.finished_at = SystemTime::now();
     // Whatever the main process left behind in the container goes with it.
-    group.kill_all();
+    if engine {
+        crate::runtime::image::remove(&group.kernel_name());
+        group.kill_tree();
+    } else {
+        group.kill_all();
+    }
     end.oom_kills = group.oom_kills()?.saturating_sub(kills_before);
     if let Some((l, i)) = io.ledger {
         // The driver frees a dead process's device memory; so does the ledger.

@@ -33,6 +33,10 @@ pub enum BuildError {
         source_file: String,
         output: String,
     },
+    #[error(
+        "image {image} is not in podman's local store (oomsim never pulls: `podman load` or `podman import` it)"
+    )]
+    NoImage { image: String },
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,

@@ -3,6 +3,7 @@
 //! ([`stats`]), and its own out-of-memory read from its output ([`oom`]).
 
 pub mod build;
+pub mod image;
 pub mod oom;
 pub mod stats;
 

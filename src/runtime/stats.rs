@@ -186,7 +186,15 @@ pub fn collect(
             RuntimeMemory::new(
                 runtime,
                 "heap and direct buffers in use (MXBeans), metaspace, threads, code and GC committed (native memory tracking), the rest of RssAnon",
-                &["heap", "direct buffers", "metaspace", "threads", "code", "gc", "other native"],
+                &[
+                    "heap",
+                    "direct buffers",
+                    "metaspace",
+                    "threads",
+                    "code",
+                    "gc",
+                    "other native",
+                ],
             ),
             &std::fs::read_to_string(stats).ok()?,
             start_ns,

@@ -93,6 +93,9 @@ pub struct RawPod {
     pub resources: Option<RawResources>,
     /// `4k` (default) or `huge` (transparent huge pages).
     pub pages: Option<Text>,
+    /// The shorthand container's image, run with podman in oomsim's cgroup
+    /// (its workload is the command).
+    pub image: Option<Text>,
     /// Let the pod swap; off by default, since swap hides OOM kills.
     pub swap: Option<bool>,
     /// The harness kills the pod after this long (default 5m).
@@ -125,6 +128,8 @@ pub struct RawContainer {
     #[serde(rename = "restartPolicy")]
     pub restart_policy: Option<Text>,
     pub pages: Option<Text>,
+    /// An image from the local store, run with podman in oomsim's cgroup.
+    pub image: Option<Text>,
     pub workload: Option<RawWorkload>,
     pub phases: Option<Spanned<Vec<RawWorkload>>>,
     pub expect: Option<RawExpect>,

@@ -8,7 +8,7 @@ use serde_saphyr::Location;
 use super::Checker;
 use crate::k8s::{self, ContainerKind, Qos, Reason, Resources, RestartPolicy};
 use crate::plan::{
-    ContainerPlan, DEFAULT_POD_TIMEOUT, Expect, Pages, PodPlan, Restart, WorkloadSpec,
+    ContainerPlan, DEFAULT_POD_TIMEOUT, Expect, Pages, Phase, PodPlan, Restart, WorkloadSpec,
 };
 use crate::scenario::ScenarioError;
 use crate::scenario::raw::{RawContainer, RawExpect, RawPod, RawWorkload, Text};
@@ -21,6 +21,7 @@ const MIN_BACKOFF_SCALE: f64 = 0.001;
 pub(super) struct Given<'r> {
     name: &'r Text,
     pages: &'r Option<Text>,
+    image: &'r Option<Text>,
     workload: &'r Option<RawWorkload>,
     phases: &'r Option<serde_saphyr::Spanned<Vec<RawWorkload>>>,
     expect: &'r Option<RawExpect>,
@@ -31,6 +32,7 @@ impl<'r> Given<'r> {
         Given {
             name: &c.name,
             pages: &c.pages,
+            image: &c.image,
             workload: &c.workload,
             phases: &c.phases,
             expect: &c.expect,
@@ -81,6 +83,7 @@ impl Checker<'_> {
             let given = Given {
                 name: &pod.name,
                 pages: &pod.pages,
+                image: &pod.image,
                 workload: &pod.workload,
                 phases: &pod.phases,
                 expect: &None,
@@ -270,6 +273,7 @@ impl Checker<'_> {
             name,
             kind: ContainerKind::Regular,
             resources: Resources::default(),
+            image: self.image(c.image, &phases, at)?,
             workload: WorkloadSpec { pages, phases },
             expect: c
                 .expect
@@ -341,5 +345,28 @@ impl Checker<'_> {
             exit_code: e.exit_code,
             within_s: self.seconds(&e.within, &format!("{at}.within"))?,
         })
+    }
+
+    /// An image's container runs one command (the image's own program).
+    fn image(
+        &self,
+        image: &Option<Text>,
+        phases: &[Phase],
+        at: &str,
+    ) -> Result<Option<String>, ScenarioError> {
+        let Some(t) = image else {
+            return Ok(None);
+        };
+        if t.value.trim().is_empty() || t.value.chars().any(char::is_whitespace) {
+            return Err(self.err(&t.referenced, &format!("{at}.image"), "not an image name"));
+        }
+        if !matches!(phases, [Phase::Command(_)]) {
+            return Err(self.err(
+                &t.referenced,
+                &format!("{at}.image"),
+                "an image runs one command: give `workload: {kind: command, command: [...]}`",
+            ));
+        }
+        Ok(Some(t.value.clone()))
     }
 }
