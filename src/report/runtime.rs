@@ -18,12 +18,15 @@ fn peak_at(samples: &[Sample]) -> Option<f64> {
 pub fn at_peak<'a>(pod: &PodReport, m: &'a RuntimeMemory) -> Option<(&'a PartSample, u64)> {
     let t = peak_at(&pod.samples).unwrap_or(f64::MAX);
     let s = m.at(t)?;
-    // The charge read nearest in time to the runtime's reading.
+    // The most the cgroup held within a tenth of a second of the reading:
+    // the runtime's clock and the sampler's are read apart.
     let charge = pod
         .samples
         .iter()
-        .min_by(|a, b| (a.t_s - s.t_s).abs().total_cmp(&(b.t_s - s.t_s).abs()))
-        .map_or(pod.peak_bytes, |x| x.bytes);
+        .filter(|x| (x.t_s - s.t_s).abs() <= 0.1)
+        .map(|x| x.bytes)
+        .max()
+        .unwrap_or(pod.peak_bytes);
     Some((s, charge))
 }
 

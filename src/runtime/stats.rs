@@ -45,13 +45,11 @@ impl RuntimeMemory {
         }
     }
 
-    /// The split at `t_s` (the cgroup's peak): the last reading at or before it.
+    /// The split at `t_s` (the cgroup's peak): the reading nearest in time.
     pub fn at(&self, t_s: f64) -> Option<&PartSample> {
         self.samples
             .iter()
-            .take_while(|s| s.t_s <= t_s + 1e-9)
-            .last()
-            .or(self.samples.first())
+            .min_by(|a, b| (a.t_s - t_s).abs().total_cmp(&(b.t_s - t_s).abs()))
     }
 }
 
@@ -237,7 +235,8 @@ mod tests {
         assert_eq!(m.samples[1].t_s, 1.504);
         assert_eq!(m.samples[1].bytes, vec![64 << 20, 66 << 20]);
         assert_eq!((m.gc_count, m.next_gc_bytes), (Some(2), Some(132 << 20)));
-        assert_eq!(m.at(1.0).unwrap().t_s, 0.011, "the last reading before");
+        assert_eq!(m.at(1.0).unwrap().t_s, 1.504, "the nearest reading");
+        assert_eq!(m.at(0.5).unwrap().t_s, 0.011);
     }
 
     #[test]
