@@ -67,6 +67,9 @@ const CGROUPS: &[(&str, fn())] = tests![
     node::leaking_pod_is_evicted_below_its_own_limit_in_kubelet_order,
     pods::one_container_oomkilled_the_other_completes_in_a_pod_cgroup_of_their_sum,
     runtimes::runtime_ooms_are_error_with_the_runtime_named,
+    runtimes::templates_follow_each_trial_limit,
+    runtimes::runtime_split_is_reported_within_the_charge,
+    runtimes::missing_runtime_is_one_line_and_exit_3,
     pods::init_containers_run_in_order_and_the_sidecar_is_stopped_after_the_app,
     pods::a_deployment_manifest_runs_and_its_leaking_container_crash_loops,
     node::fast_ramp_beats_housekeeping_and_the_kernel_kills_for_the_node,
@@ -76,6 +79,9 @@ const CGROUPS: &[(&str, fn())] = tests![
     sizing::compare_reports_pod_that_now_dies,
     vllm::dynamic_cache_dies_where_the_plan_says_and_paged_preempts,
 ];
+
+/// Tests that run an image: real cgroups and podman.
+const PODMAN: &[(&str, fn())] = tests![runtimes::image_runs_in_oomsims_cgroup,];
 
 fn main() -> ExitCode {
     let args = Arguments::from_args();
@@ -103,7 +109,23 @@ fn main() -> ExitCode {
         .with_kind("cgroups")
         .with_ignored_flag(missing.is_some() && !required)
     });
-    let trials = plain.chain(cgroups).collect();
+    let podman = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .any(|d| d.join("podman").is_file());
+    let no_podman = missing.or((!podman).then_some("podman is not installed"));
+    if let (Some(why), false) = (no_podman, required) {
+        eprintln!("{} image tests are ignored: {why}", PODMAN.len());
+    }
+    let images = PODMAN.iter().map(|&(name, f)| {
+        Trial::test(name, move || match no_podman {
+            Some(why) => Err(Failed::from(format!(
+                "needs real cgroups and podman but {why}"
+            ))),
+            None => run(f),
+        })
+        .with_kind("podman")
+        .with_ignored_flag(no_podman.is_some() && !required)
+    });
+    let trials = plain.chain(cgroups).chain(images).collect();
     libtest_mimic::run(&args, trials).exit_code()
 }
 
