@@ -5,7 +5,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::ErrorKind;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -270,4 +270,29 @@ fn remove_stale(prefix: &Cgroup) {
             }
         }
     }
+}
+
+/// cgroup v1: the run's path in the other hierarchies (the cpu limit's,
+/// and every one an engine such as podman made it in), deepest first.
+pub fn remove_other_hierarchies(root: &Path, kernel_path: &str) {
+    let Ok(mounts) = std::fs::read_dir(root) else {
+        return;
+    };
+    for m in mounts.flatten() {
+        let dir = m.path().join(kernel_path.trim_start_matches('/'));
+        if m.file_name() != "memory" && dir.is_dir() {
+            remove_tree(&dir);
+        }
+    }
+}
+
+fn remove_tree(dir: &Path) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                remove_tree(&e.path());
+            }
+        }
+    }
+    let _ = std::fs::remove_dir(dir);
 }

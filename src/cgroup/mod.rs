@@ -6,6 +6,7 @@
 //! [`RunGroup`] guard kills what is inside and removes it on drop, and a new
 //! run removes what a SIGKILLed earlier run left behind.
 
+pub mod cpu;
 mod group;
 mod v1;
 mod v2;
@@ -17,7 +18,7 @@ use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-pub use group::{Cgroup, RunGroup, new_run_id};
+pub use group::{Cgroup, RunGroup, new_run_id, remove_other_hierarchies};
 pub use v1::V1;
 pub use v2::V2;
 

@@ -362,16 +362,11 @@ pub fn run(
     }
     let run_path = run_group.group.kernel_name();
     let cleanup = run_group.remove();
-    // v1: podman made the run's path in every other hierarchy too.
-    if plan
-        .pods
-        .iter()
-        .flat_map(|p| &p.containers)
-        .any(|c| c.image.is_some())
-        && backend.version() == cgroup::Version::V1
+    // v1: the cpu limits' cgroups, and those podman made.
+    if backend.version() == cgroup::Version::V1
         && let Some(mounts) = backend.root().parent()
     {
-        crate::runtime::image::remove_other_hierarchies(mounts, &run_path);
+        cgroup::remove_other_hierarchies(mounts, &run_path);
     }
     let report = Report {
         schema_version: report::SCHEMA_VERSION,

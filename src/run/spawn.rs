@@ -130,6 +130,7 @@ fn enter_pod(
     oom_score_adj: i32,
     adj: &[u8],
     procs: Option<BorrowedFd<'_>>,
+    cpu_procs: Option<BorrowedFd<'_>>,
 ) -> std::io::Result<()> {
     // Die with the harness, even if it is SIGKILLed; and if it is already gone, stop.
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
@@ -140,6 +141,12 @@ fn enter_pod(
     // The kubelet's oom_score_adj for the pod's QoS class. A negative value
     // needs CAP_SYS_RESOURCE; without it, 0 is the closest allowed (still
     // below every Burstable and BestEffort value).
+    // The CPU limit's cgroup (v1: a hierarchy of its own).
+    if let Some(cpu) = cpu_procs
+        && write(cpu, b"0")? != 1
+    {
+        return Err(Errno::EIO.into());
+    }
     // An engine's client stays outside: it places the container itself.
     let Some(procs) = procs else {
         return Ok(());
@@ -189,6 +196,11 @@ pub fn run_once(
     cmd.stdin(Stdio::null()).stdout(out).stderr(err);
     let procs = group.procs_for_entry()?;
     let procs_fd = procs.as_raw_fd();
+    let cpu = match c.resources.cpu.limit {
+        Some(milli) => crate::cgroup::cpu::limit(group, milli)?,
+        None => None,
+    };
+    let cpu_fd = cpu.as_ref().map(|e| e.file.as_raw_fd());
     let parent = getpid();
     let adj = format!("{}\n", io.oom_score_adj).into_bytes();
     let oom_score_adj = io.oom_score_adj;
@@ -202,6 +214,9 @@ pub fn run_once(
                 oom_score_adj,
                 &adj,
                 (!engine).then(|| BorrowedFd::borrow_raw(procs_fd)),
+                cpu_fd
+                    .filter(|_| !engine)
+                    .map(|fd| BorrowedFd::borrow_raw(fd)),
             )
         });
     }
@@ -210,6 +225,7 @@ pub fn run_once(
     let start_ns = clock.start();
     let spawned = cmd.spawn();
     drop(procs);
+    drop(cpu);
     on_start();
     let mut end = Instance {
         pid: None,

@@ -9,7 +9,6 @@
 //! `--cgroups=no-conmon`, so the engine's monitor is not charged to the
 //! container; `--pull never`: images come from the local store only.
 
-use std::path::Path;
 use std::process::{Command, Stdio};
 
 use super::build::BuildError;
@@ -98,30 +97,4 @@ pub fn remove(parent: &str) {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status();
-}
-
-/// podman makes the parent path in every controller it places the
-/// container in; remove those below `kernel_path` (deepest first), in
-/// every hierarchy but the memory one oomsim removes itself.
-pub fn remove_other_hierarchies(root: &Path, kernel_path: &str) {
-    let Ok(mounts) = std::fs::read_dir(root) else {
-        return;
-    };
-    for m in mounts.flatten() {
-        let dir = m.path().join(kernel_path.trim_start_matches('/'));
-        if m.file_name() != "memory" && dir.is_dir() {
-            remove_tree(&dir);
-        }
-    }
-}
-
-fn remove_tree(dir: &Path) {
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for e in entries.flatten() {
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
-                remove_tree(&e.path());
-            }
-        }
-    }
-    let _ = std::fs::remove_dir(dir);
 }

@@ -146,7 +146,7 @@ pub struct RawResources {
 #[serde(deny_unknown_fields)]
 pub struct RawResourceList {
     pub memory: Option<Text>,
-    /// Parsed for the QoS class only; CPU is not enforced.
+    /// The QoS class, and the kubelet's CFS quota in the container's cgroup.
     pub cpu: Option<Text>,
 }
 

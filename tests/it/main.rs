@@ -70,6 +70,7 @@ const CGROUPS: &[(&str, fn())] = tests![
     runtimes::templates_follow_each_trial_limit,
     runtimes::runtime_split_is_reported_within_the_charge,
     runtimes::missing_runtime_is_one_line_and_exit_3,
+    runtimes::cpu_limit_is_the_cfs_quota_the_jvm_reads,
     pods::init_containers_run_in_order_and_the_sidecar_is_stopped_after_the_app,
     pods::a_deployment_manifest_runs_and_its_leaking_container_crash_loops,
     node::fast_ramp_beats_housekeeping_and_the_kernel_kills_for_the_node,

@@ -278,3 +278,42 @@ pub fn image_runs_in_oomsims_cgroup() {
         "a container left behind"
     );
 }
+
+/// A CPU limit is the kubelet's CFS quota in the container's cgroup, and the
+/// JVM reads it: with 2Gi and the host's 2 CPUs it picks G1; limited to one
+/// CPU it falls back to Serial.
+pub fn cpu_limit_is_the_cfs_quota_the_jvm_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let pod = |name: &str, cpu: &str| {
+        format!(
+            "  - name: {name}\n    resources:\n      limits: {{memory: 2Gi{cpu}}}\n    workload:\n      kind: command\n      command: [java, -Xlog:gc, -version]\n"
+        )
+    };
+    let yaml = format!(
+        "name: cpu-gc\npods:\n{}{}",
+        pod("one-cpu", ", cpu: \"1\""),
+        pod("host-cpus", "")
+    );
+    let (code, out, r) = crate::run_yaml(dir.path(), &yaml);
+    assert_eq!(code, Some(0), "{out}");
+    let log = |name: &str| {
+        std::fs::read_to_string(dir.path().join(format!("out/logs/{name}.log"))).unwrap()
+    };
+    assert!(
+        log("one-cpu").contains("Using Serial"),
+        "{}",
+        log("one-cpu")
+    );
+    if std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2) {
+        assert!(
+            log("host-cpus").contains("Using G1"),
+            "{}",
+            log("host-cpus")
+        );
+    }
+    let run_id = r["run_id"].as_str().unwrap();
+    for m in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        let left = m.path().join("oomsim").join(run_id);
+        assert!(!left.exists(), "{} left behind", left.display());
+    }
+}
