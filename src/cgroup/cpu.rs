@@ -8,11 +8,10 @@
 //! controller is enabled. v1: the cpu hierarchy is a tree of its own; the
 //! container's path is made there too and the process enters both.
 
-use std::fs::{File, OpenOptions};
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use super::{CGROUP_PROCS, Result, Version, io_err};
+use super::{Result, Version, io_err};
 use crate::cgroup::Cgroup;
 
 /// The CFS period the kubelet uses, in µs.
@@ -62,13 +61,13 @@ pub fn limit(group: &Cgroup, milli: u64) -> Result<Option<CpuEntry>> {
         let path = dir.join(file);
         std::fs::write(&path, value.to_string()).map_err(io_err(&path))?;
     }
-    let procs = dir.join(CGROUP_PROCS);
-    let file = OpenOptions::new()
-        .write(true)
-        .custom_flags(libc::O_CLOEXEC)
-        .open(&procs)
-        .map_err(io_err(&procs))?;
-    Ok(Some(CpuEntry { file }))
+    let cpu_group = Cgroup {
+        backend: group.backend.clone(),
+        path: dir,
+    };
+    Ok(Some(CpuEntry {
+        file: cpu_group.procs_for_entry()?,
+    }))
 }
 
 /// The v1 cpu cgroup's `cgroup.procs`, open for a child to enter.
