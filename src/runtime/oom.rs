@@ -72,8 +72,14 @@ pub fn classify_line(line: &str) -> Option<RuntimeOom> {
         .map(|(_, r)| r)
     {
         let kind = rest.trim_start_matches(':').trim();
-        // "unable to create native thread: possibly out of memory or process/resource limits reached"
-        let kind = kind.split(':').next().unwrap_or("").trim();
+        // JDK 17 words the direct-buffer cap "Cannot reserve N bytes of
+        // direct buffer memory (allocated: A, limit: L)" (java.nio.Bits).
+        let kind = if kind.contains("direct buffer memory") {
+            "Direct buffer memory"
+        } else {
+            // "unable to create native thread: possibly out of memory or process/resource limits reached"
+            kind.split(':').next().unwrap_or("").trim()
+        };
         return found(
             Runtime::Java,
             if kind.is_empty() {
@@ -86,7 +92,13 @@ pub fn classify_line(line: &str) -> Option<RuntimeOom> {
     if line.contains("JavaScript heap out of memory") || line.contains("Reached heap limit") {
         return found(Runtime::Node, "JavaScript heap out of memory");
     }
-    if line.contains("fatal error: runtime: out of memory") {
+    // Go 1.19's heap growth failing ("runtime: out of memory: cannot
+    // allocate N-byte block", then "fatal error: out of memory"), or the
+    // older path's "fatal error: runtime: out of memory".
+    if line.contains("fatal error: runtime: out of memory")
+        || line == "fatal error: out of memory"
+        || line.starts_with("runtime: out of memory:")
+    {
         return found(Runtime::Go, "out of memory");
     }
     // A traceback's last line: "MemoryError" or "MemoryError: ...".
@@ -128,6 +140,16 @@ mod tests {
                 "[0.5s][warning][os,thread] Failed to start thread - pthread_create failed (EAGAIN)\nException in thread \"main\" java.lang.OutOfMemoryError: unable to create native thread: possibly out of memory or process/resource limits reached",
                 Runtime::Java,
                 "unable to create native thread",
+            ),
+            (
+                "Exception in thread \"main\" java.lang.OutOfMemoryError: Cannot reserve 1048576 bytes of direct buffer memory (allocated: 33554432, limit: 33554432)",
+                Runtime::Java,
+                "Direct buffer memory",
+            ),
+            (
+                "runtime: out of memory: cannot allocate 4194304-byte block (1006632960 in use)\nfatal error: out of memory\n\ngoroutine 1 [running]:",
+                Runtime::Go,
+                "out of memory",
             ),
             (
                 "java.lang.OutOfMemoryError: GC overhead limit exceeded",

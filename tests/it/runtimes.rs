@@ -47,6 +47,24 @@ pub fn runtime_ooms_are_error_with_the_runtime_named() {
         assert_eq!(v["runtime_oom"]["kind"], kind, "{cmd:?}");
         assert_eq!(r["pods"][0]["oom_kill_count"], 0, "{cmd:?}");
     }
+    // JDK 17's own wording of the direct-buffer cap ("Cannot reserve ... of
+    // direct buffer memory"), from a real JVM.
+    let mem = repo().join("workloads/java/Mem.java");
+    let (_, r) = run_cmd(
+        "512Mi",
+        &[
+            "java",
+            "-Xmx32m",
+            &mem.to_string_lossy(),
+            "direct",
+            "--size",
+            "100Mi",
+        ],
+    );
+    assert_eq!(
+        r["pods"][0]["verdict"]["runtime_oom"]["kind"],
+        "Direct buffer memory"
+    );
     let (_, r) = run_cmd("512Mi", &["java", "-Xmx32m", &hog]);
     assert!(
         r["pods"][0]["verdict"]["message"]

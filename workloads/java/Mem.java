@@ -15,7 +15,7 @@ import java.util.concurrent.CountDownLatch;
 import java.util.regex.*;
 
 public class Mem {
-    static final String USAGE = "usage: java Mem heap --live SIZE | direct --size SIZE | threads --count N [--stack-touch SIZE]"
+    static final String USAGE = "usage: java Mem heap --live SIZE | direct --size SIZE | threads --count N [--stack-touch SIZE] [--stack-size SIZE]"
         + " | classes --count N | gc-burst --live SIZE --garbage SIZE --duration DUR"
         + " | mixed --heap SIZE --direct SIZE --threads N  [--hold DUR] [--rate SIZE] [--chunk SIZE]";
     static final List<Object> keep = new ArrayList<>();   // everything reachable lives here
@@ -72,10 +72,16 @@ public class Mem {
         if (due > 0) Thread.sleep(due);
     }
 
-    static byte[] touchedArray(int n) {
-        byte[] b = new byte[n];
-        for (int i = 0; i < n; i += 4096) b[i] = 1;
-        return b;
+    // `n` bytes as byte[64Ki] pieces, every page written. Pieces stay far below G1's
+    // humongous size (half a region, >= 512 KiB), like an application's ordinary objects.
+    static byte[][] touchedArrays(int n) {
+        byte[][] pieces = new byte[(n + 65535) / 65536][];
+        for (int p = 0; p < pieces.length; p++) {
+            byte[] b = new byte[Math.min(65536, n - p * 65536)];
+            for (int i = 0; i < b.length; i += 4096) b[i] = 1;
+            pieces[p] = b;
+        }
+        return pieces;
     }
 
     // Keep byte[] chunks reachable until `live` bytes are held on the heap.
@@ -83,7 +89,7 @@ public class Mem {
         long start = System.currentTimeMillis(), held = 0;
         while (held < live) {
             int n = (int) Math.min(chunk, live - held);
-            keep.add(touchedArray(n));
+            keep.add(touchedArrays(n));
             held += n;
             progress("live " + mib(held) + " MiB", held >= live);
             pace(start, held, rate);
@@ -104,24 +110,46 @@ public class Mem {
         }
     }
 
-    // Each frame holds 16 long locals; depth = touch / 128 touches at least `touch` bytes of stack.
-    static long deep(int depth) {
-        long a = depth, b = a + 1, c = b + 1, d = c + 1, e = d + 1, f = e + 1, g = f + 1, h = g + 1;
-        long i = h + 1, j = i + 1, k = j + 1, l = k + 1, m = l + 1, n = m + 1, o = n + 1, p = o + 1;
-        long r = depth > 0 ? deep(depth - 1) : 0;
-        return r + a + b + c + d + e + f + g + h + i + j + k + l + m + n + o + p;
+    // Each frame holds 16 long locals; recursion to `limit` frames touches the thread's stack.
+    static int reached;
+    static long deep(int d, int limit) {
+        long a = d, b = a + 1, c = b + 1, e = c + 1, f = e + 1, g = f + 1, h = g + 1, i = h + 1;
+        long j = i + 1, k = j + 1, l = k + 1, m = l + 1, n = m + 1, o = n + 1, p = o + 1, q = p + 1;
+        if (d > reached) reached = d;
+        long r = d < limit ? deep(d + 1, limit) : 0;
+        return r + a + b + c + e + f + g + h + i + j + k + l + m + n + o + p + q;
     }
 
-    // N platform threads, each touches its stack then parks until the process exits.
-    static void threads(int count, long touch) throws InterruptedException {
+    // Bytes per frame of deep(): warm it up so the JIT compiles it with both branches taken,
+    // then recurse until StackOverflowError in a 512 KiB and a 1 MiB stack; the difference
+    // in depth leaves out the guard pages both have (an estimate, not exact).
+    static long frameBytes() throws InterruptedException {
+        for (int w = 0; w < 20000; w++) sink = deep(0, 64);
+        int[] depth = new int[3];
+        for (int t = 0; t < 3; t++) {             // 512 KiB once more first, to settle the JIT
+            reached = 0;
+            Thread th = new Thread(null, () -> {
+                try { deep(0, Integer.MAX_VALUE); } catch (StackOverflowError e) { }
+            }, "calibrate", t < 2 ? 512 << 10 : 1 << 20);
+            th.start();
+            th.join();
+            depth[t] = reached;
+        }
+        return (512 << 10) / Math.max(depth[2] - depth[1], 1);
+    }
+
+    // N platform threads, each touches `touch` bytes of its stack, then sleeps until exit.
+    // stackSize 0 means the JVM default (-Xss, 1 MiB on Linux x64).
+    static void threads(int count, long touch, long stackSize) throws InterruptedException {
+        long frame = frameBytes();
+        int depth = (int) (touch / frame);
+        progress("stack frame ~" + frame + " bytes, depth " + depth + " per thread", true);
         CountDownLatch ready = new CountDownLatch(count);
-        int depth = (int) (touch / 128);
         for (int t = 0; t < count; t++) {
-            Thread th = new Thread(() -> {
-                sink = deep(depth);
-                ready.countDown();
+            Thread th = new Thread(null, () -> {
+                try { sink = deep(0, depth); } finally { ready.countDown(); }
                 try { Thread.sleep(Long.MAX_VALUE); } catch (InterruptedException e) { }
-            }, "mem-" + t);
+            }, "mem-" + t, stackSize);
             th.setDaemon(true);
             th.start();   // "unable to create native thread" propagates from here
             keep.add(th);
@@ -176,7 +204,7 @@ public class Mem {
         heap(live, chunk, rate);
         long start = System.currentTimeMillis(), made = 0;
         while (System.currentTimeMillis() - start < duration) {
-            sink = touchedArray((int) chunk);
+            sink = touchedArrays((int) chunk);
             made += chunk;
             progress("live " + mib(live) + " MiB, garbage " + mib(made) + " MiB", false);
             pace(start, made, garbage);
@@ -188,9 +216,9 @@ public class Mem {
         if (args.length == 0 || args.length % 2 == 0) usage();
         String mode = args[0];
         Map<String, Set<String>> allowed = Map.of(
-            "heap", Set.of("live"), "direct", Set.of("size"), "threads", Set.of("count", "stack-touch"),
+            "heap", Set.of("live"), "direct", Set.of("size"), "threads", Set.of("count", "stack-touch", "stack-size"),
             "classes", Set.of("count"), "gc-burst", Set.of("live", "garbage", "duration"),
-            "mixed", Set.of("heap", "direct", "threads", "stack-touch"));
+            "mixed", Set.of("heap", "direct", "threads", "stack-touch", "stack-size"));
         if (!allowed.containsKey(mode)) usage();
         for (int i = 1; i < args.length; i += 2) {
             if (!args[i].startsWith("--")) usage();
@@ -203,7 +231,7 @@ public class Mem {
         switch (mode) {
             case "heap": heap(size(opt("live", null)), chunk, rate); break;
             case "direct": direct(size(opt("size", null)), chunk, rate); break;
-            case "threads": threads(count(opt("count", null)), size(opt("stack-touch", "64Ki"))); break;
+            case "threads": threads(count(opt("count", null)), size(opt("stack-touch", "64Ki")), size(opt("stack-size", "0"))); break;
             case "classes": classes(count(opt("count", null))); break;
             case "gc-burst":
                 gcBurst(size(opt("live", null)), size(opt("garbage", "0")), millis(opt("duration", null)), chunk, rate);
@@ -211,7 +239,7 @@ public class Mem {
             case "mixed":
                 heap(size(opt("heap", null)), chunk, rate);
                 direct(size(opt("direct", null)), chunk, rate);
-                threads(count(opt("threads", null)), size(opt("stack-touch", "64Ki")));
+                threads(count(opt("threads", null)), size(opt("stack-touch", "64Ki")), size(opt("stack-size", "0")));
                 break;
         }
         if (hold > 0) {
