@@ -1,6 +1,6 @@
 //! A container's CPU limit as the kubelet sets it: a CFS quota of
 //! `milli * period / 1000` µs per 100 ms period, at least 1 ms
-//! (pkg/kubelet/cm/helpers_linux.go, `MilliCPUToQuota`). Runtimes read it:
+//! (pkg/kubelet/cm/helpers_linux.go, `MilliCPUToQuota`; the table in `quota_as_the_kubelet_computes_it` is its `TestMilliCPUToQuota`). Runtimes read it:
 //! the JVM counts its CPUs from the quota (and picks Serial GC below 2),
 //! as Go's GOMAXPROCS does not until Go 1.25.
 //!

@@ -207,6 +207,7 @@ impl RunGroup {
         self.removed = true;
         let result = self.group.kill_and_remove();
         remove_prefix_if_empty(&self.group);
+        remove_in_other_hierarchies(&self.group);
         result
     }
 }
@@ -218,6 +219,7 @@ impl Drop for RunGroup {
                 eprintln!("oomsim: warning: {e}");
             }
             remove_prefix_if_empty(&self.group);
+            remove_in_other_hierarchies(&self.group);
         }
     }
 }
@@ -261,7 +263,9 @@ fn remove_stale(prefix: &Cgroup) {
                 backend: prefix.backend.clone(),
                 path: entry.path(),
             };
-            match stale.kill_and_remove() {
+            let removed = stale.kill_and_remove();
+            remove_in_other_hierarchies(&stale);
+            match removed {
                 Ok(()) => eprintln!(
                     "oomsim: removed cgroup {} left by an earlier run",
                     stale.kernel_name()
@@ -272,16 +276,30 @@ fn remove_stale(prefix: &Cgroup) {
     }
 }
 
-/// cgroup v1: the run's path in the other hierarchies (the cpu limit's,
-/// and every one an engine such as podman made it in), deepest first.
-pub fn remove_other_hierarchies(root: &Path, kernel_path: &str) {
-    let Ok(mounts) = std::fs::read_dir(root) else {
+/// cgroup v1: a run's path in the other hierarchies (a CPU limit's, and
+/// every one an engine such as podman made it in), deepest first, then the
+/// prefix there if no other run is inside.
+fn remove_in_other_hierarchies(run: &Cgroup) {
+    if run.backend.version() != super::Version::V1 {
+        return;
+    }
+    let (Some(mounts), Ok(rel)) = (
+        run.backend.root().parent(),
+        run.path.strip_prefix(run.backend.root()),
+    ) else {
         return;
     };
-    for m in mounts.flatten() {
-        let dir = m.path().join(kernel_path.trim_start_matches('/'));
-        if m.file_name() != "memory" && dir.is_dir() {
+    let Ok(hierarchies) = std::fs::read_dir(mounts) else {
+        return;
+    };
+    for h in hierarchies.flatten() {
+        let dir = h.path().join(rel);
+        if h.path() != run.backend.root() && dir.is_dir() {
             remove_tree(&dir);
+            if let Some(prefix) = dir.parent() {
+                // Fails while another run is inside: that is fine.
+                let _ = std::fs::remove_dir(prefix);
+            }
         }
     }
 }

@@ -18,7 +18,7 @@ use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-pub use group::{Cgroup, RunGroup, new_run_id, remove_other_hierarchies};
+pub use group::{Cgroup, RunGroup, new_run_id};
 pub use v1::V1;
 pub use v2::V2;
 

@@ -360,14 +360,7 @@ pub fn run(
         };
         pods.push(pod_report(pod, gathered, &logs_dir));
     }
-    let run_path = run_group.group.kernel_name();
     let cleanup = run_group.remove();
-    // v1: the cpu limits' cgroups, and those podman made.
-    if backend.version() == cgroup::Version::V1
-        && let Some(mounts) = backend.root().parent()
-    {
-        cgroup::remove_other_hierarchies(mounts, &run_path);
-    }
     let report = Report {
         schema_version: report::SCHEMA_VERSION,
         scenario: plan.name.clone(),

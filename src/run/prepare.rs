@@ -18,7 +18,7 @@ pub fn stats_file(logs: &Path, pod: &PodPlan, c: &ContainerPlan) -> PathBuf {
 
 /// What the downward API's `resourceFieldRef` gives container `j`:
 /// `limits.memory` is its limit, else the pod-level limit, else the node's
-/// allocatable (pkg/kubelet/kubelet_resources.go, `containerResourceRuntimeValue`);
+/// allocatable (pkg/kubelet/kubelet_resources.go, `defaultPodLimitsForDownwardAPI`);
 /// an unset `requests.memory` is 0.
 pub fn bindings(pod: &PodPlan, j: usize, allocatable: u64) -> Bindings {
     let c = &pod.containers[j];
@@ -34,28 +34,29 @@ pub fn bindings(pod: &PodPlan, j: usize, allocatable: u64) -> Bindings {
 /// The plan with every program's templates evaluated and its runtime prepared.
 pub fn prepare(plan: &Plan, allocatable: u64, logs: &Path) -> Result<Plan, RunError> {
     let mut out = plan.clone();
-    for pod in &mut out.pods {
-        let snapshot = pod.clone();
-        for (j, c) in pod.containers.iter_mut().enumerate() {
+    // Read from the plan as given, written into its copy.
+    for (pod, into) in plan.pods.iter().zip(&mut out.pods) {
+        for (j, (c, into)) in pod.containers.iter().zip(&mut into.containers).enumerate() {
             if let Some(image) = &c.image {
                 crate::runtime::image::check(image).map_err(HostError::from)?;
             }
-            let b = bindings(&snapshot, j, allocatable);
-            for phase in &mut c.workload.phases {
-                if let Phase::Command(p) = phase {
-                    let (rendered, flags) = p.rendered(b).map_err(|source| RunError::Template {
-                        pod: snapshot.name.clone(),
-                        container: c.name.clone(),
-                        source: Box::new(source),
-                    })?;
-                    let stats = stats_file(logs, &snapshot, &snapshot.containers[j]);
-                    // An image brings its own runtime: nothing is built here.
-                    *p = match c.image {
-                        Some(_) => rendered,
-                        None => build::prepare(&rendered, &stats).map_err(HostError::from)?,
-                    };
-                    c.flags.extend(flags);
-                }
+            let b = bindings(pod, j, allocatable);
+            for (phase, into_phase) in c.workload.phases.iter().zip(&mut into.workload.phases) {
+                let (Phase::Command(p), Phase::Command(into_p)) = (phase, into_phase) else {
+                    continue;
+                };
+                let (rendered, flags) = p.rendered(b).map_err(|source| RunError::Template {
+                    pod: pod.name.clone(),
+                    container: c.name.clone(),
+                    source: Box::new(source),
+                })?;
+                // An image brings its own runtime: nothing is built here.
+                *into_p = match c.image {
+                    Some(_) => rendered,
+                    None => build::prepare(&rendered, &stats_file(logs, pod, c))
+                        .map_err(HostError::from)?,
+                };
+                into.flags.extend(flags);
             }
         }
     }

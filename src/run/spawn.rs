@@ -255,8 +255,12 @@ pub fn run_once(
             return;
         }
         last_smaps = Some(std::time::Instant::now());
+        // No reading rather than a false zero when the cgroup cannot be read.
+        let Ok(pids) = group.pids() else {
+            return;
+        };
         let mut bytes = vec![0u64; stats::PYTHON_PARTS.len()];
-        for pid in group.pids().unwrap_or_default() {
+        for pid in pids {
             if let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/smaps")) {
                 for (b, part) in bytes.iter_mut().zip(stats::python_split(&text)) {
                     *b += part;

@@ -56,7 +56,7 @@ pub fn cache_dir() -> PathBuf {
 }
 
 /// A program found on PATH (or given as a path).
-fn on_path(tool: &str) -> Option<PathBuf> {
+pub fn on_path(tool: &str) -> Option<PathBuf> {
     if tool.contains('/') {
         return Path::new(tool).is_file().then(|| PathBuf::from(tool));
     }

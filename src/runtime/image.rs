@@ -11,7 +11,7 @@
 
 use std::process::{Command, Stdio};
 
-use super::build::BuildError;
+use super::build::{BuildError, on_path};
 use crate::plan::Program;
 
 /// The engine's container name for one run of a container.
@@ -26,9 +26,7 @@ pub fn name(kernel_path: &str) -> String {
 
 /// podman on PATH and the image in its local store.
 pub fn check(image: &str) -> Result<(), BuildError> {
-    let found = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
-        .any(|d| d.join("podman").is_file());
-    if !found {
+    if on_path("podman").is_none() {
         return Err(BuildError::Missing {
             tool: "podman".into(),
             program: format!("image {image}"),
