@@ -68,9 +68,41 @@ pub enum Cmd {
         #[command(subcommand)]
         command: Box<VllmCmd>,
     },
+    /// Read pasted evidence (kubectl describe / get -o yaml|json / events,
+    /// kernel logs, container logs, report.json) and say how it died and the fix.
+    Diagnose(DiagnoseArgs),
+    /// Turn a report.json or search.json into what to apply: a resources
+    /// patch, QoS advice, runtime flags.
+    Recommend(RecommendArgs),
     /// Internal: run a workload inside a pod (started by `run`).
     #[command(name = crate::workload::SUBCOMMAND, hide = true)]
     Workload { spec: String },
+}
+
+#[derive(Debug, Args)]
+pub struct DiagnoseArgs {
+    /// Files of evidence, in any mix; none or `-` reads stdin.
+    pub files: Vec<PathBuf>,
+    /// Print the diagnosis as JSON (class, runtime, confidence, evidence,
+    /// ruled_out, fix, facts).
+    #[arg(long)]
+    pub json: bool,
+    /// Write a scenario that reproduces the failure on this host.
+    #[arg(long, value_name = "FILE")]
+    pub emit_scenario: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RecommendArgs {
+    /// A report.json or search.json oomsim wrote.
+    pub file: PathBuf,
+    /// A Kubernetes manifest to patch: the patched manifest goes to stdout,
+    /// the reasoning to stderr.
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
+    /// The container to patch in the manifest (default: the report's).
+    #[arg(long)]
+    pub container: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -3,6 +3,7 @@
 //! returns the exit code. No domain logic lives here.
 
 mod bench;
+mod diagnose;
 mod node;
 mod run;
 mod saved;
@@ -24,6 +25,8 @@ pub fn dispatch(cmd: Cmd) -> Result<u8, Failure> {
             junit,
             plot,
         } => saved::compare(&baseline, &current, &tolerance, junit, plot),
+        Cmd::Diagnose(args) => diagnose::diagnose(&args),
+        Cmd::Recommend(args) => diagnose::recommend(&args),
         Cmd::Run(args) => {
             signals::install();
             run::run(args)

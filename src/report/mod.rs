@@ -300,8 +300,14 @@ pub fn load(path: &Path) -> Result<Saved, ReportError> {
         path: shown.clone(),
         source,
     })?;
+    parse(&shown, &text)
+}
+
+/// A saved report.json or search.json's text; `shown` names it in errors.
+pub fn parse(shown: &str, text: &str) -> Result<Saved, ReportError> {
+    let shown = shown.to_string();
     let value: serde_json::Value =
-        serde_json::from_str(&text).map_err(|source| ReportError::NotJson {
+        serde_json::from_str(text).map_err(|source| ReportError::NotJson {
             path: shown.clone(),
             source,
         })?;

@@ -89,6 +89,10 @@ pub fn classify_line(line: &str) -> Option<RuntimeOom> {
             },
         );
     }
+    // OpenJ9's dump agent names the class with slashes.
+    if line.contains("java/lang/OutOfMemoryError") {
+        return found(Runtime::Java, "OutOfMemoryError");
+    }
     if line.contains("JavaScript heap out of memory") || line.contains("Reached heap limit") {
         return found(Runtime::Node, "JavaScript heap out of memory");
     }

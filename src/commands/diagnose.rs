@@ -1,0 +1,130 @@
+//! `oomsim diagnose` and `oomsim recommend`: files in, advice out; no root,
+//! no cgroup.
+
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+
+use crate::cli::args::{DiagnoseArgs, RecommendArgs};
+use crate::cli::{Failure, exit};
+use crate::diagnose::{self, emit};
+use crate::recommend::{self, manifest};
+use crate::units::fmt_quantity;
+
+/// Each file's name and text; `-` (or none at all) is stdin.
+fn read_all(files: &[PathBuf]) -> Result<Vec<(String, String)>, Failure> {
+    let stdin = [PathBuf::from("-")];
+    let files = if files.is_empty() { &stdin[..] } else { files };
+    files
+        .iter()
+        .map(|f| {
+            let mut bytes = Vec::new();
+            let r = if f.as_os_str() == "-" {
+                std::io::stdin().read_to_end(&mut bytes).map(|_| ())
+            } else {
+                std::fs::File::open(f).and_then(|mut h| h.read_to_end(&mut bytes).map(|_| ()))
+            };
+            r.map_err(|e| Failure::input(format!("{}: {e}", f.display())))?;
+            let name = if f.as_os_str() == "-" {
+                "stdin".into()
+            } else {
+                f.display().to_string()
+            };
+            Ok((name, String::from_utf8_lossy(&bytes).into_owned()))
+        })
+        .collect()
+}
+
+pub fn diagnose(args: &DiagnoseArgs) -> Result<u8, Failure> {
+    let files = read_all(&args.files)?;
+    let d = diagnose::diagnose(&files);
+    let emitted = match &args.emit_scenario {
+        Some(path) => {
+            let e = emit::scenario(&d, path).map_err(|e| Failure::input(e.to_string()))?;
+            emit::write(&e, path).map_err(|e| Failure::internal(e.to_string()))?;
+            Some(path)
+        }
+        None => None,
+    };
+    if args.json {
+        let text =
+            serde_json::to_string_pretty(&d).map_err(|e| Failure::internal(e.to_string()))?;
+        println!("{text}");
+    } else {
+        print!("{}", diagnose::text::render(&d));
+    }
+    if let Some(p) = emitted {
+        eprintln!(
+            "oomsim: wrote {}: `oomsim run {0}` reproduces it, `oomsim search {0}` sizes it",
+            p.display()
+        );
+    }
+    Ok(exit::OK)
+}
+
+pub fn recommend(args: &RecommendArgs) -> Result<u8, Failure> {
+    let saved = crate::report::load(&args.file)?;
+    let base = args.file.parent().unwrap_or(Path::new("."));
+    let advice = recommend::advise(&saved, base);
+    let text = render(&advice);
+    let Some(path) = &args.manifest else {
+        print!("{text}");
+        return Ok(exit::OK);
+    };
+    let a = advice
+        .iter()
+        .find(|a| a.limit_bytes.is_some())
+        .ok_or_else(|| {
+            Failure::input(format!(
+                "--manifest: {}: no limit to set: {}",
+                args.file.display(),
+                text.trim()
+            ))
+        })?;
+    let original = std::fs::read_to_string(path)
+        .map_err(|e| Failure::input(format!("{}: {e}", path.display())))?;
+    let container = args.container.as_deref().unwrap_or(&a.container);
+    let (l, r) = (a.limit_bytes.unwrap_or(0), a.request_bytes.unwrap_or(0));
+    let patched = manifest::patch(&original, container, &fmt_quantity(l), &fmt_quantity(r))
+        .map_err(|e| Failure::input(format!("{}: {e}", path.display())))?;
+    eprint!("{text}");
+    print!("{patched}");
+    Ok(exit::OK)
+}
+
+fn render(advice: &[recommend::Advice]) -> String {
+    let mut s = String::new();
+    for a in advice {
+        s += &format!("Pod:        {}\nContainer:  {}\n", a.pod, a.container);
+        if let (Some(l), Some(r)) = (a.limit_bytes, a.request_bytes) {
+            s += &format!(
+                "Limits:     memory: {}\nRequests:   memory: {}\n",
+                fmt_quantity(l),
+                fmt_quantity(r)
+            );
+        }
+        for w in &a.why {
+            s += &format!("  because {w}\n");
+        }
+        if let Some(n) = &a.not_the_limit {
+            s += &format!("Not the limit: {n}\n");
+        }
+        for q in &a.qos {
+            s += &format!("QoS:        {q}\n");
+        }
+        for f in &a.flags {
+            s += &format!("Flag:       {f}\n");
+        }
+        if let (Some(p), Some(k)) = (a.patch(), a.kubectl()) {
+            s += &format!(
+                "Patch (kubectl patch deployment {} --patch-file patch.yaml):\n",
+                a.pod
+            );
+            for l in p.lines() {
+                s += &format!("  {l}\n");
+            }
+            s += &format!("Or:\n  {k}\n");
+        }
+        s += "\n";
+    }
+    s
+}
