@@ -18,6 +18,7 @@ mod recommend;
 mod report;
 mod run;
 mod runtime;
+mod scan;
 mod scenario;
 mod search;
 mod signals;

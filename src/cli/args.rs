@@ -164,6 +164,8 @@ pub enum Bench {
     Search,
     /// The vLLM planner over a grid, and the sim device's allocation rate.
     Planner,
+    /// `oomsim diagnose` over 1 MiB of evidence, against a line scan.
+    Diagnose,
     /// Every one of the above.
     All,
 }

@@ -193,7 +193,8 @@ fn runtime_command(
         Runtime::Python => ("mem.py", include_str!("../../workloads/python/mem.py")),
         Runtime::Go => return Err(EmitError::GoRuntime),
     };
-    let program = beside(path, file);
+    // In a folder of its own: javac wants `Mem.java` named as its class.
+    let program = beside(path, "workload").join(file);
     extra.push((program.clone(), text));
     let p = serde_json::to_string(&program.display().to_string()).unwrap_or_default();
     let live = q(limit * 3 / 4);
@@ -299,7 +300,10 @@ pub fn write(e: &Emitted, path: &Path) -> Result<(), EmitError> {
         .chain(std::iter::once((path.to_path_buf(), e.scenario.as_str())));
     for (p, text) in all {
         let tmp = p.with_extension("oomsim-tmp");
-        let r = std::fs::write(&tmp, text).and_then(|_| std::fs::rename(&tmp, &p));
+        let dir = p.parent().unwrap_or(Path::new("."));
+        let r = std::fs::create_dir_all(dir)
+            .and_then(|_| std::fs::write(&tmp, text))
+            .and_then(|_| std::fs::rename(&tmp, &p));
         if let Err(source) = r {
             let _ = std::fs::remove_file(&tmp);
             for w in &written {

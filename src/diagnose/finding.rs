@@ -188,7 +188,7 @@ pub struct Finding {
 
 /// The text after `key`, trimmed.
 pub fn after<'a>(text: &'a str, key: &str) -> Option<&'a str> {
-    text.find(key).map(|i| text[i + key.len()..].trim_start())
+    crate::scan::find(text, key).map(|i| text[i + key.len()..].trim_start())
 }
 
 /// The leading integer of `text` (a sign allowed).

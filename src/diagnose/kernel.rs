@@ -16,6 +16,7 @@
 //!   memcg frame is the node running out.
 
 use super::finding::{KillScope, Kind, after, int, kb_field, victim};
+use crate::scan::has;
 
 /// What a kernel log line says of an OOM kill, if anything.
 pub fn parse(text: &str) -> Option<Kind> {
@@ -24,7 +25,7 @@ pub fn parse(text: &str) -> Option<Kind> {
         let oom_memcg = field(rest, "oom_memcg=").map(str::to_string);
         return Some(Kind::Constraint { memcg, oom_memcg });
     }
-    if text.contains("invoked oom-killer") {
+    if has(text, "invoked oom-killer") {
         let comm = text.split(" invoked oom-killer").next().unwrap_or("");
         let comm = comm.rsplit(' ').next().unwrap_or(comm);
         return Some(Kind::OomInvoked {
@@ -43,7 +44,7 @@ pub fn parse(text: &str) -> Option<Kind> {
     }
     // dump_header: a memcg OOM prints the cgroup's stats, a node-wide one
     // the whole machine's (show_mem).
-    if text.contains("Memory cgroup stats for ") {
+    if has(text, "Memory cgroup stats for ") {
         return Some(Kind::MemcgStats);
     }
     if text.trim_end().ends_with("Mem-Info:") {
@@ -65,7 +66,7 @@ fn kill_line(text: &str) -> Option<Kind> {
         .or_else(|| after(text, "Out of memory:"))
     {
         (KillScope::Node, r)
-    } else if text.contains("Killed process ") {
+    } else if has(text, "Killed process ") {
         (KillScope::Unsaid, text)
     } else {
         return None;

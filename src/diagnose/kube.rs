@@ -14,6 +14,7 @@
 //! process: %s, pid: %d", recorded only for an OOM whose cgroup is `/`).
 
 use super::finding::{Kind, Probe, Scope, Victim, after, int, quantity};
+use crate::scan::has;
 
 /// The containers' status as the lines go by.
 #[derive(Debug, Default)]
@@ -159,19 +160,30 @@ fn key_value(text: &str) -> Option<(usize, String, &str)> {
 
 /// What an event or condition line says, in any table.
 pub fn event(text: &str) -> Option<Kind> {
-    for (probe, name) in [
-        (Probe::Liveness, "liveness"),
-        (Probe::Startup, "startup"),
-        (Probe::Readiness, "readiness"),
+    for (probe, killed, failed) in [
+        (
+            Probe::Liveness,
+            "failed liveness probe",
+            "Liveness probe failed",
+        ),
+        (
+            Probe::Startup,
+            "failed startup probe",
+            "Startup probe failed",
+        ),
+        (
+            Probe::Readiness,
+            "failed readiness probe",
+            "Readiness probe failed",
+        ),
     ] {
-        if text.contains(&format!("failed {name} probe")) {
+        if has(text, killed) {
             return Some(Kind::ProbeFailed {
                 probe,
                 restarts: probe != Probe::Readiness,
             });
         }
-        let capital = format!("{}{} probe failed", name[..1].to_uppercase(), &name[1..]);
-        if text.contains(&capital) {
+        if has(text, failed) {
             return Some(Kind::ProbeFailed {
                 probe,
                 restarts: false,
@@ -180,7 +192,7 @@ pub fn event(text: &str) -> Option<Kind> {
     }
     // Before 1.6 the kill said: `container "x" is unhealthy, it will be
     // killed and re-created`.
-    if text.contains("is unhealthy, it will be killed and re-created") {
+    if has(text, "is unhealthy, it will be killed and re-created") {
         return Some(Kind::ProbeFailed {
             probe: Probe::Liveness,
             restarts: true,
@@ -189,7 +201,7 @@ pub fn event(text: &str) -> Option<Kind> {
     if let Some(rest) = after(text, "low on resource: ") {
         return Some(evicted(rest));
     }
-    if text.contains("The node had condition: [MemoryPressure]") {
+    if has(text, "The node had condition: [MemoryPressure]") {
         return Some(Kind::Evicted {
             resource: Some("memory".into()),
             threshold: None,
@@ -210,17 +222,17 @@ pub fn event(text: &str) -> Option<Kind> {
         });
         return Some(Kind::SystemOom { victim });
     }
-    let has = |keys: &[&str]| keys.iter().any(|k| text.contains(k));
-    if has(&[
+    let any_of = |keys: &[&str]| keys.iter().any(|k| has(text, k));
+    if any_of(&[
         "EvictionThresholdMet",
         "Attempting to reclaim memory",
         "NodeHasInsufficientMemory",
         "has insufficient memory available",
-    ]) || (text.contains("MemoryPressure") && text.contains("True"))
+    ]) || (has(text, "MemoryPressure") && has(text, "True"))
     {
         return Some(Kind::MemoryPressure);
     }
-    if has(&[
+    if any_of(&[
         "Preempted by",
         "Preempting",
         "PreemptionByScheduler",
@@ -228,7 +240,7 @@ pub fn event(text: &str) -> Option<Kind> {
     ]) {
         return Some(Kind::Preempted);
     }
-    if text.contains("ExecSync for") && text.contains("failed") {
+    if has(text, "ExecSync for") && has(text, "failed") {
         return Some(Kind::ProbeFailed {
             probe: Probe::Exec,
             restarts: false,
@@ -237,7 +249,7 @@ pub fn event(text: &str) -> Option<Kind> {
     if let Some(row) = get_pods_row(text) {
         return Some(row);
     }
-    if has(&[
+    if any_of(&[
         "failed to exit within",
         "did not stop cleanly",
         "ExceededGracePeriod",
@@ -246,10 +258,10 @@ pub fn event(text: &str) -> Option<Kind> {
     ]) {
         return Some(Kind::GraceExceeded);
     }
-    if has(&["imminent node shutdown", "Node is shutting down"]) {
+    if any_of(&["imminent node shutdown", "Node is shutting down"]) {
         return Some(Kind::NodeShutdown);
     }
-    if has(&["Stopping container", "Killing container with"]) {
+    if any_of(&["Stopping container", "Killing container with"]) {
         return Some(Kind::Stopping);
     }
     None
@@ -257,6 +269,7 @@ pub fn event(text: &str) -> Option<Kind> {
 
 /// A `kubectl get pods` row (`NAME READY STATUS RESTARTS AGE ...`): its STATUS.
 fn get_pods_row(text: &str) -> Option<Kind> {
+    memchr::memchr(b'/', text.as_bytes())?;
     let cols: Vec<&str> = text.split_whitespace().collect();
     let ready = cols.get(1)?;
     let (a, b) = ready.split_once('/')?;

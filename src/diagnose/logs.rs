@@ -14,6 +14,7 @@
 
 use super::finding::{CudaOom, Kind, VllmKv, after, decimal, int, size};
 use crate::runtime::oom::classify_line;
+use crate::scan::has;
 
 /// What a log line says, if anything this module knows.
 pub fn parse(text: &str) -> Option<Kind> {
@@ -51,11 +52,8 @@ fn cuda(text: &str) -> Option<CudaOom> {
         "cudaErrorMemoryAllocation",
         "OutOfMemoryError: CUDA",
     ];
-    if !text.contains("CUDA out of memory") {
-        return generic
-            .iter()
-            .any(|g| text.contains(g))
-            .then(CudaOom::default);
+    if !has(text, "CUDA out of memory") {
+        return generic.iter().any(|g| has(text, g)).then(CudaOom::default);
     }
     let gib_after = |key: &str| after(text, key).and_then(size);
     // The old wording puts each figure before its label: "T total capacity".
@@ -75,7 +73,7 @@ fn cuda(text: &str) -> Option<CudaOom> {
         allocated_bytes: gib_after("Of the allocated memory ")
             .or_else(|| before(" already allocated")),
         reserved_bytes: gib_after("and ")
-            .filter(|_| text.contains("reserved by PyTorch but unallocated"))
+            .filter(|_| has(text, "reserved by PyTorch but unallocated"))
             .or_else(|| before(" reserved in total by PyTorch")),
         in_use_bytes: gib_after("this process has ").or_else(|| {
             after(text, "Process ")
@@ -86,7 +84,7 @@ fn cuda(text: &str) -> Option<CudaOom> {
 }
 
 fn vllm(text: &str) -> Option<VllmKv> {
-    if text.contains("No available memory for the cache blocks") {
+    if has(text, "No available memory for the cache blocks") {
         return Some(VllmKv::NoCacheBlocks);
     }
     let seq_len = || {
@@ -103,7 +101,10 @@ fn vllm(text: &str) -> Option<VllmKv> {
             kv_tokens: u64::try_from(int(rest)?).ok()?,
         });
     }
-    if text.contains("KV cache is needed, which is larger than the available KV cache memory") {
+    if has(
+        text,
+        "KV cache is needed, which is larger than the available KV cache memory",
+    ) {
         let needed = text
             .split("KV cache is needed")
             .next()
@@ -128,7 +129,7 @@ fn vllm(text: &str) -> Option<VllmKv> {
         let total = after(inner, "/").and_then(decimal);
         let wanted = after(text, "desired GPU memory utilization (");
         let gib = |v: f64| (v * (1u64 << 30) as f64).round() as u64;
-        if text.contains("less than desired GPU memory utilization") {
+        if has(text, "less than desired GPU memory utilization") {
             return Some(VllmKv::FreeBelowUtilization {
                 free: free.map(gib),
                 total: total.map(gib),
@@ -159,6 +160,9 @@ fn exit_text(text: &str) -> Option<i32> {
 /// A shell's own word for a SIGKILLed child: `Killed`, `Killed: 9`, or
 /// bash's `line 1:  1234 Killed   python x.py`.
 fn is_killed(text: &str) -> bool {
+    if !has(text, "Killed") {
+        return false;
+    }
     let t = text.trim().trim_end_matches('`');
     t == "Killed"
         || t == "Killed: 9"
@@ -193,7 +197,7 @@ fn app_error(text: &str) -> Option<String> {
         "level=error",
         "level=fatal",
     ];
-    if starts.iter().any(|s| t.starts_with(s)) || contains.iter().any(|s| t.contains(s)) {
+    if starts.iter().any(|s| t.starts_with(s)) || contains.iter().any(|s| has(t, s)) {
         return Some(t.to_string());
     }
     // A Python traceback's last line: `KeyError: 'HOME'`, `pkg.SomeError: ...`.

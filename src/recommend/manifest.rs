@@ -89,13 +89,12 @@ pub fn patch(
         lines.splice(start + 1..start + 1, block);
         return Ok(join(lines, text));
     };
-    let res_end = (res + 1..lines.len())
-        .find(|&i| !lines[i].trim().is_empty() && indent(&lines[i]) <= col)
-        .unwrap_or(lines.len());
-    let inner = res_end.min(end);
-    // requests first, so inserting it does not move limits' line numbers.
     for (name, value) in [("requests", request), ("limits", limit)] {
-        set_memory(&mut lines, res, inner, col + 2, name, value);
+        // The block's end, found again after each edit moved it.
+        let to = (res + 1..lines.len())
+            .find(|&i| !lines[i].trim().is_empty() && indent(&lines[i]) <= col)
+            .unwrap_or(lines.len());
+        set_memory(&mut lines, res, to, col + 2, name, value);
     }
     Ok(join(lines, text))
 }

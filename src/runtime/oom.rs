@@ -6,6 +6,7 @@
 //! the runtime gave up under a cap of its own (a heap flag) or an allocation
 //! it could not get.
 
+use crate::scan::has;
 use serde::{Deserialize, Serialize};
 
 use super::Runtime;
@@ -90,16 +91,16 @@ pub fn classify_line(line: &str) -> Option<RuntimeOom> {
         );
     }
     // OpenJ9's dump agent names the class with slashes.
-    if line.contains("java/lang/OutOfMemoryError") {
+    if has(line, "java/lang/OutOfMemoryError") {
         return found(Runtime::Java, "OutOfMemoryError");
     }
-    if line.contains("JavaScript heap out of memory") || line.contains("Reached heap limit") {
+    if has(line, "JavaScript heap out of memory") || has(line, "Reached heap limit") {
         return found(Runtime::Node, "JavaScript heap out of memory");
     }
     // Go 1.19's heap growth failing ("runtime: out of memory: cannot
     // allocate N-byte block", then "fatal error: out of memory"), or the
     // older path's "fatal error: runtime: out of memory".
-    if line.contains("fatal error: runtime: out of memory")
+    if has(line, "fatal error: runtime: out of memory")
         || line == "fatal error: out of memory"
         || line.starts_with("runtime: out of memory:")
     {

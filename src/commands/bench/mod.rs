@@ -14,8 +14,10 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+mod diagnose;
 mod planner;
 
+use diagnose::DiagnoseStats;
 use planner::{PlannerStats, planner};
 
 use crate::cli::args::{Bench, BenchArgs};
@@ -58,14 +60,14 @@ int main(void) {
 "#;
 
 #[derive(Debug, Serialize)]
-struct Spread {
+pub(super) struct Spread {
     min: f64,
     median: f64,
     max: f64,
     n: usize,
 }
 
-fn spread(values: &[f64]) -> Option<Spread> {
+pub(super) fn spread(values: &[f64]) -> Option<Spread> {
     let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
     if v.is_empty() {
         return None;
@@ -95,6 +97,7 @@ struct Results {
     sampler: Option<SamplerStats>,
     search: Option<SearchStats>,
     planner: Option<PlannerStats>,
+    diagnose: Option<DiagnoseStats>,
     notes: Vec<String>,
 }
 
@@ -148,6 +151,9 @@ pub fn run(args: &BenchArgs) -> Result<u8, Failure> {
     }
     if wants(Bench::Planner) {
         results.planner = Some(planner(&work)?);
+    }
+    if wants(Bench::Diagnose) {
+        results.diagnose = Some(diagnose::diagnose()?);
     }
     let _ = std::fs::remove_dir_all(&work);
     print_results(&results);
@@ -488,6 +494,23 @@ fn search_vs_sweep(work: &Path, results: &mut Results) -> Result<(), Failure> {
 }
 
 fn print_results(r: &Results) {
+    if let Some(d) = &r.diagnose {
+        let ms = |s: &Option<Spread>| {
+            s.as_ref().map_or("-".into(), |s| {
+                format!(
+                    "min {:.2}  median {:.2}  max {:.2} ms (n={})",
+                    s.min, s.median, s.max, s.n
+                )
+            })
+        };
+        println!(
+            "diagnose: {} bytes, {} lines: {}; anchor (split lines, find a word): {}",
+            d.bytes,
+            d.lines,
+            ms(&d.diagnose_ms),
+            ms(&d.anchor_ms)
+        );
+    }
     if let Some(p) = &r.planner {
         println!(
             "vllm planner: {} plans (256 x 256 grid) in {:.4}s = {:.0} plans/s; sim device: {:.0} block allocs+frees/s",
