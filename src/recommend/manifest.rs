@@ -53,7 +53,13 @@ pub fn patch(
             && let Some(rest) = t
                 .strip_prefix("- name:")
                 .or_else(|| t.strip_prefix("name:"))
-            && rest.trim().trim_matches(['"', '\'']) == container
+            && rest
+                .split(" #")
+                .next()
+                .unwrap_or(rest)
+                .trim()
+                .trim_matches(['"', '\''])
+                == container
         {
             start = Some(i);
             break;

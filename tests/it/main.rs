@@ -7,6 +7,7 @@
 //! OOMSIM_REQUIRE_CGROUPS=1 (set in CI) they are never ignored.
 
 mod bad_input;
+mod diagnose;
 mod gpu;
 mod harness;
 mod node;
@@ -39,6 +40,9 @@ const PLAIN: &[(&str, fn())] = tests![
     bad_input::validate_accepts_shipped_scenarios,
     bad_input::bad_containers_and_manifests,
     bad_input::bad_pods_from_manifests,
+    diagnose::stdin_and_files_and_the_json_contract,
+    diagnose::bad_input_is_one_line_and_nothing_is_written,
+    diagnose::recommend_patches_a_manifest_from_a_search,
     node::node_plan_reads_kubectl_yaml,
     node::node_plan_reads_a_deployment_with_init_and_sidecar_containers,
     sizing::compare_refuses_mixed_files,
@@ -53,6 +57,7 @@ const CGROUPS: &[(&str, fn())] = tests![
     gpu::read_then_copy_256mi_dies_in_200mi_completes_in_400mi_and_mmap_fits_200mi,
     gpu::cuda_backend_runs_where_libcuda_is_present_and_refuses_clearly_where_not,
     harness::leak_in_64mi_is_oomkilled,
+    diagnose::emitted_scenario_reproduces_the_evidence,
     harness::kill_dash_9_is_error_137_not_oom,
     harness::sigterm_is_143,
     harness::exit_3_is_app_error,
