@@ -166,14 +166,16 @@ pub fn flags(rt: &RuntimeMemory, limit: u64) -> Vec<String> {
         .iter()
         .max_by_key(|s| s.bytes.iter().sum::<u64>());
     let non_heap = peak.map_or(0, |s| s.bytes.iter().skip(1).sum::<u64>());
+    let heap = peak.and_then(|s| s.bytes.first().copied()).unwrap_or(0);
     let heap_room = limit.saturating_sub(non_heap + non_heap / 10);
     let mib = |b: u64| b / MIB;
     match rt.runtime {
         Runtime::Java => vec![
             format!(
-                "-Xmx{}m (the limit less {} of non-heap measured at the peak, plus 10%)",
+                "-Xmx{}m: the most heap that fits, the limit less the {} of non-heap measured at the peak plus 10% (the heap held {} then)",
                 mib(heap_room),
-                fmt_human(non_heap)
+                fmt_human(non_heap),
+                fmt_human(heap)
             ),
             format!(
                 "or -XX:MaxRAMPercentage={:.0}",
@@ -262,4 +264,48 @@ fn pod_advice(r: &Report, p: &PodReport) -> Advice {
         ));
     }
     a
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::stats::PartSample;
+
+    fn rt(runtime: Runtime, samples: &[&[u64]]) -> RuntimeMemory {
+        RuntimeMemory {
+            runtime,
+            source: "test".into(),
+            parts: vec!["heap".into(), "other".into()],
+            samples: samples
+                .iter()
+                .enumerate()
+                .map(|(i, b)| PartSample {
+                    t_s: i as f64,
+                    bytes: b.to_vec(),
+                })
+                .collect(),
+            gc_count: None,
+            next_gc_bytes: None,
+        }
+    }
+
+    /// The flags come from the sample with the largest total, not the last.
+    #[test]
+    fn flags_leave_room_for_what_the_heap_flag_does_not_cap() {
+        let java = rt(
+            Runtime::Java,
+            &[
+                &[100 * MIB, 10 * MIB],
+                &[150 * MIB, 100 * MIB],
+                &[10 * MIB, 10 * MIB],
+            ],
+        );
+        let f = flags(&java, 300 * MIB);
+        // 300 - (100 + 10) = 190.
+        assert!(f[0].starts_with("-Xmx190m:"), "{f:?}");
+        assert_eq!(f[1], "or -XX:MaxRAMPercentage=63");
+        let go = flags(&rt(Runtime::Go, &[&[50 * MIB]]), 200 * MIB);
+        assert!(go[0].starts_with("GOMEMLIMIT=180MiB"), "{go:?}");
+        assert!(flags(&rt(Runtime::Python, &[&[1]]), MIB).is_empty());
+    }
 }
