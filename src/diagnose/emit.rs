@@ -40,7 +40,7 @@ pub struct Emitted {
 }
 
 fn mi(bytes: u64) -> u64 {
-    bytes.div_ceil(MIB) * MIB
+    bytes.div_ceil(MIB).saturating_mul(MIB)
 }
 
 fn q(bytes: u64) -> String {
@@ -81,7 +81,7 @@ pub fn scenario(d: &Diagnosis, path: &Path) -> Result<Emitted, EmitError> {
     let body = match d.class {
         Class::CgroupOom => {
             let peak = f.usage_bytes.unwrap_or(limit).max(limit);
-            let peak = mi(peak + peak / 4);
+            let peak = mi(peak.saturating_add(peak / 4));
             assumed.push(format!(
                 "a peak of {} (25% over what it died at; the evidence cannot say how far past the limit it would have gone)",
                 q(peak)
@@ -92,13 +92,15 @@ pub fn scenario(d: &Diagnosis, path: &Path) -> Result<Emitted, EmitError> {
                 q(peak / 4),
                 q(peak),
                 q(limit / 2),
-                q(peak * 2)
+                q(peak.saturating_mul(2))
             )
         }
         Class::NodeEviction => {
             let threshold = f.eviction_threshold_bytes.unwrap_or(100 * MIB);
             let usage = f.usage_bytes.unwrap_or(GIB);
-            let capacity = mi((usage + threshold * 2).max(512 * MIB));
+            let capacity = mi(usage
+                .saturating_add(threshold.saturating_mul(2))
+                .max(512 * MIB));
             let request = f.request_bytes.unwrap_or(usage / 4);
             assumed.push(format!(
                 "a node of {} (the pod's usage and the threshold's room; other pods' memory is not in the evidence)",
@@ -112,7 +114,7 @@ pub fn scenario(d: &Diagnosis, path: &Path) -> Result<Emitted, EmitError> {
             );
             format!(
                 "  - name: {pod}\n{}    workload: {{kind: leak, rate: {}/s, cap: {}, duration: 60s}}\n    expect: {{reason: Evicted, within: 50s}}\n",
-                resources(Some(capacity * 2), Some(request)),
+                resources(Some(capacity.saturating_mul(2)), Some(request)),
                 q(capacity / 20),
                 q(capacity)
             )
@@ -126,8 +128,11 @@ pub fn scenario(d: &Diagnosis, path: &Path) -> Result<Emitted, EmitError> {
             );
             format!(
                 "  - name: {pod}\n{}    phases:\n      - {{kind: steady, size: 0, duration: 500ms}}\n      - {{kind: leak, rate: max, cap: {}}}\n    expect: {{reason: OOMKilled, within: 15s}}\n",
-                resources(Some(capacity * 2), Some(request.unwrap_or(256 * MIB))),
-                q(capacity + capacity / 2)
+                resources(
+                    Some(capacity.saturating_mul(2)),
+                    Some(request.unwrap_or(256 * MIB))
+                ),
+                q(capacity.saturating_add(capacity / 2))
             )
         }
         Class::CudaOom => {
@@ -144,7 +149,7 @@ pub fn scenario(d: &Diagnosis, path: &Path) -> Result<Emitted, EmitError> {
             format!(
                 "  - name: {pod}\n{}    workload: {{kind: model-load, size: {}, source: synthetic, strategy: chunked, chunk: 64Mi}}\n    expect: {{reason: Error, exit_code: 1}}\n",
                 resources(Some(limit), request),
-                q(held + tried)
+                q(held.saturating_add(tried))
             )
         }
         Class::VllmKvStartup => vllm(d, path, &pod, &mut head, &mut extra, &mut assumed),

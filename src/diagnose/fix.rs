@@ -22,7 +22,7 @@ pub fn fix(class: Class, f: &Facts, findings: &[Finding]) -> String {
             };
             let start = f
                 .limit_bytes
-                .map(|l| format!(" Start above {}:", fmt_quantity(round_up(l + l / 4, 64 * MIB))))
+                .map(|l| format!(" Start above {}:", fmt_quantity(round_up(l.saturating_add(l / 4), 64 * MIB))))
                 .unwrap_or_default();
             let heap = match f.runtime_kind.is_some() || findings.iter().any(|x| matches!(x.kind, Kind::Runtime(_))) {
                 true => " If a heap flag (-Xmx, --max-old-space-size) sits at or above the limit, lower it so the runtime's non-heap memory fits too.",

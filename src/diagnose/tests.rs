@@ -153,6 +153,12 @@ fn nothing_is_unknown() {
     let d =
         one("\u{0}\u{1b}[[[[ {{{{ ]]]] Exit Code: 99999999999999999999 [ 1.] oom-kill:constraint=");
     assert!(Class::ALL.contains(&d.class));
+    // Quantities at the edge of what parses: no overflow on the way to a scenario.
+    let huge = one(
+        "      Reason:       OOMKilled\n    Limits:\n      memory:  8Ei\nmemory: usage 9007199254740988kB, limit 9007199254740988kB, failcnt 0",
+    );
+    let e = emit::scenario(&huge, Path::new("/tmp/x.yaml")).unwrap();
+    assert!(e.scenario.contains("kind: leak"));
 }
 
 /// One sample of the corpus: its file, its class, its runtime, its source.
