@@ -70,9 +70,9 @@ pub fn recommend(args: &RecommendArgs) -> Result<u8, Failure> {
         print!("{text}");
         return Ok(exit::OK);
     };
-    let a = advice
+    let (a, l, r) = advice
         .iter()
-        .find(|a| a.limit_bytes.is_some())
+        .find_map(|a| Some((a, a.limit_bytes?, a.request_bytes?)))
         .ok_or_else(|| {
             Failure::input(format!(
                 "--manifest: {}: no limit to set: {}",
@@ -83,7 +83,6 @@ pub fn recommend(args: &RecommendArgs) -> Result<u8, Failure> {
     let original = std::fs::read_to_string(path)
         .map_err(|e| Failure::input(format!("{}: {e}", path.display())))?;
     let container = args.container.as_deref().unwrap_or(&a.container);
-    let (l, r) = (a.limit_bytes.unwrap_or(0), a.request_bytes.unwrap_or(0));
     let patched = manifest::patch(&original, container, &fmt_quantity(l), &fmt_quantity(r))
         .map_err(|e| Failure::input(format!("{}: {e}", path.display())))?;
     eprint!("{text}");

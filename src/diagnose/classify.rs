@@ -301,7 +301,6 @@ fn decide(s: &Seen, facts: &Facts) -> Decision {
 
 /// Evidence that points two ways, said plainly.
 fn conflict(s: &Seen, class: Class) -> Option<String> {
-    let cuda = s.any(|k| matches!(k, Kind::Cuda(_)));
     let oom = s.reason("OOMKilled");
     match class {
         Class::CudaOom | Class::VllmKvStartup if oom => Some(
@@ -310,7 +309,6 @@ fn conflict(s: &Seen, class: Class) -> Option<String> {
         Class::NodeEviction if oom => Some(
             "conflict: an OOMKilled container beside the eviction; the node was under pressure for both".into(),
         ),
-        Class::VllmKvStartup if cuda => None,
         Class::CgroupOom
             if s.any(|k| matches!(k, Kind::KernelKill { scope: KillScope::Node, .. } | Kind::Constraint { memcg: false, .. })) =>
         {

@@ -244,23 +244,6 @@ pub fn quantity(text: &str) -> Option<u64> {
     crate::units::parse_bytes(word).ok()
 }
 
-/// `1234 (java)` at the start of `text`.
-pub fn victim(text: &str) -> Option<Victim> {
-    let pid = int(text)?;
-    let open = text.find('(')?;
-    let close = text[open..].find(')')? + open;
-    Some(Victim {
-        pid: i32::try_from(pid).ok()?,
-        comm: text[open + 1..close].to_string(),
-    })
-}
-
-/// `anon-rss:524288kB`, `total-vm:...`: a kernel `kB` field.
-pub fn kb_field(text: &str, key: &str) -> Option<u64> {
-    let v = int(after(text, key)?)?;
-    u64::try_from(v).ok()?.checked_mul(1024)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,19 +258,6 @@ mod tests {
         assert_eq!(quantity("1234Ki, request"), Some(1234 << 10));
         assert_eq!(quantity("512Mi."), Some(512 << 20));
         assert_eq!(quantity("memory"), None);
-        assert_eq!(
-            victim("4242 (java) total-vm"),
-            Some(Victim {
-                pid: 4242,
-                comm: "java".into()
-            })
-        );
-        assert_eq!(victim("(java)"), None);
-        assert_eq!(kb_field("x anon-rss:10kB, y", "anon-rss:"), Some(10240));
-        assert_eq!(
-            kb_field("anon-rss:99999999999999999999kB", "anon-rss:"),
-            None
-        );
         assert_eq!(int("-12x"), Some(-12));
         assert_eq!(decimal("0.95,"), Some(0.95));
     }

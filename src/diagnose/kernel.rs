@@ -15,14 +15,16 @@
 //!   cgroup's limit; `__alloc_pages_slowpath` into `out_of_memory` with no
 //!   memcg frame is the node running out.
 
-use super::finding::{KillScope, Kind, after, int, kb_field, victim};
+use super::finding::{KillScope, Kind, Victim, after};
+use crate::monitor::kmsg::{kb_field, oom_kill_field, pid_comm};
 use crate::scan::has;
 
 /// What a kernel log line says of an OOM kill, if anything.
 pub fn parse(text: &str) -> Option<Kind> {
-    if let Some(rest) = after(text, "oom-kill:constraint=") {
+    if let Some(rest) = after(text, "oom-kill:constraint=").filter(|r| r.starts_with("CONSTRAINT_"))
+    {
         let memcg = rest.starts_with("CONSTRAINT_MEMCG");
-        let oom_memcg = field(rest, "oom_memcg=").map(str::to_string);
+        let oom_memcg = oom_kill_field(rest, "oom_memcg").map(str::to_string);
         return Some(Kind::Constraint { memcg, oom_memcg });
     }
     if has(text, "invoked oom-killer") {
@@ -74,15 +76,11 @@ fn kill_line(text: &str) -> Option<Kind> {
     let who = after(rest, "Killed process ").or_else(|| after(rest, "Kill process "));
     Some(Kind::KernelKill {
         scope,
-        victim: who.and_then(victim),
+        victim: who
+            .and_then(pid_comm)
+            .map(|(pid, comm)| Victim { pid, comm }),
         anon_rss: kb_field(rest, "anon-rss:"),
     })
-}
-
-/// `key=value` in a comma-separated list.
-fn field<'a>(text: &'a str, key: &str) -> Option<&'a str> {
-    let v = after(text, key)?;
-    Some(v.split([',', ' ']).next().unwrap_or(v))
 }
 
 /// A call trace frame that tells which OOM killer ran.
@@ -116,19 +114,16 @@ fn trace_frame(text: &str) -> Option<Kind> {
 }
 
 /// The one-line summary's `task=` and `pid=`, for the victim.
-pub fn constraint_victim(text: &str) -> Option<super::finding::Victim> {
+pub fn constraint_victim(text: &str) -> Option<Victim> {
     let rest = after(text, "oom-kill:constraint=")?;
-    let comm = field(rest, "task=")?;
-    let pid = int(field(rest, ",pid=").or_else(|| field(rest, "pid="))?)?;
-    Some(super::finding::Victim {
-        pid: i32::try_from(pid).ok()?,
-        comm: comm.to_string(),
+    Some(Victim {
+        pid: oom_kill_field(rest, "pid")?.parse().ok()?,
+        comm: oom_kill_field(rest, "task")?.to_string(),
     })
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::finding::Victim;
     use super::*;
 
     fn v(pid: i32, comm: &str) -> Option<Victim> {

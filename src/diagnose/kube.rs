@@ -41,17 +41,17 @@ impl Reader {
     /// What a status line says, if it is one.
     pub fn line(&mut self, text: &str) -> Option<Kind> {
         let (indent, key, value) = key_value(text)?;
-        let closes = |open: Option<(usize, bool)>| open.is_some_and(|(i, _)| indent <= i);
-        if closes(self.scope.map(|(_, i)| (i, true))) {
+        let closes = |open: Option<usize>| open.is_some_and(|i| indent <= i);
+        if closes(self.scope.map(|(_, i)| i)) {
             self.scope = None;
         }
-        if closes(self.section.map(|(_, i)| (i, true))) {
+        if closes(self.section.map(|(_, i)| i)) {
             self.section = None;
         }
-        if closes(self.containers.map(|i| (i, true))) {
+        if closes(self.containers) {
             self.containers = None;
         }
-        if closes(self.metadata.map(|i| (i, true))) {
+        if closes(self.metadata) {
             self.metadata = None;
         }
         match key.as_str() {

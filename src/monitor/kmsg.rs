@@ -41,26 +41,31 @@ pub struct Kill {
     pub task_memcg: Option<String>,
 }
 
-/// Parse `key:value` out of the `oom-kill:` line.
-fn oom_kill_field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+/// Parse `key=value` out of the `oom-kill:` line.
+pub fn oom_kill_field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
     line.split(',')
         .find_map(|kv| kv.trim().strip_prefix(key)?.strip_prefix('='))
 }
 
-/// Parse `name:NNNkB` from a `Killed process` line.
-fn kb_field(line: &str, key: &str) -> Option<u64> {
-    let rest = &line[line.find(key)? + key.len()..];
-    let rest = rest.strip_prefix(':')?;
-    let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
-    digits.parse::<u64>().ok().map(|kb| kb * 1024)
+/// The `NNNkB` after `key` (with its separator: `anon-rss:`, `limit `), in bytes.
+pub fn kb_field(line: &str, key: &str) -> Option<u64> {
+    let rest = &line[crate::scan::find(line, key)? + key.len()..];
+    let digits = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or(rest, |end| &rest[..end]);
+    digits.parse::<u64>().ok()?.checked_mul(1024)
+}
+
+/// `PID (comm)` at the start of `rest`.
+pub fn pid_comm(rest: &str) -> Option<(i32, String)> {
+    let (pid, rest) = rest.split_once(' ')?;
+    let comm = rest.strip_prefix('(')?.split(") ").next()?;
+    Some((pid.parse().ok()?, comm.trim_end_matches(')').to_string()))
 }
 
 /// Parse the `Killed process PID (comm) ...` line.
 pub fn parse_killed(message: &str) -> Option<(i32, String)> {
-    let rest = &message[message.find("Killed process ")? + "Killed process ".len()..];
-    let (pid, rest) = rest.split_once(' ')?;
-    let comm = rest.strip_prefix('(')?.split(") ").next()?;
-    Some((pid.parse().ok()?, comm.to_string()))
+    pid_comm(&message[crate::scan::find(message, "Killed process ")? + "Killed process ".len()..])
 }
 
 /// Reads kernel log records as they arrive and pairs the OOM killer's lines.
@@ -176,8 +181,8 @@ impl KmsgReader {
             pid,
             comm,
             ts_us: record.ts_us,
-            anon_rss_bytes: kb_field(&record.message, "anon-rss"),
-            total_vm_bytes: kb_field(&record.message, "total-vm"),
+            anon_rss_bytes: kb_field(&record.message, "anon-rss:"),
+            total_vm_bytes: kb_field(&record.message, "total-vm:"),
             constraint: field("oom-kill:constraint"),
             oom_memcg: field("oom_memcg"),
             task_memcg: field("task_memcg"),
@@ -266,5 +271,15 @@ mod tests {
             Some((77, "java".to_string()))
         );
         assert_eq!(parse_killed("something else"), None);
+        assert_eq!(
+            pid_comm("4242 (java) total-vm"),
+            Some((4242, "java".into()))
+        );
+        assert_eq!(pid_comm("(java)"), None);
+        assert_eq!(kb_field("x anon-rss:10kB, y", "anon-rss:"), Some(10240));
+        assert_eq!(
+            kb_field("anon-rss:99999999999999999999kB", "anon-rss:"),
+            None
+        );
     }
 }

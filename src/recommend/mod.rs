@@ -120,17 +120,16 @@ fn from_search(s: &SearchResult, base: &Path) -> Advice {
         ));
     }
     a.why.push("requests equal to limits: Guaranteed QoS, last in the kubelet's eviction order, oom_score_adj -997".into());
-    if let Some(rt) = trial_runtime(s, base) {
+    if let Some((container, rt)) = trial_runtime(s, base) {
         a.flags = flags(&rt, limit);
-        if let Some(c) = trial_container(s, base) {
-            a.container = c;
-        }
+        a.container = container;
     }
     a
 }
 
-/// The runtime memory of the largest surviving trial, from its report.
-fn trial_runtime(s: &SearchResult, base: &Path) -> Option<RuntimeMemory> {
+/// The container whose runtime memory the largest surviving trial
+/// recorded, and that memory, from the trial's report.
+fn trial_runtime(s: &SearchResult, base: &Path) -> Option<(String, RuntimeMemory)> {
     let t = s
         .trials
         .iter()
@@ -148,15 +147,7 @@ fn trial_runtime(s: &SearchResult, base: &Path) -> Option<RuntimeMemory> {
     r.pods
         .iter()
         .flat_map(|p| &p.containers)
-        .find_map(|c| c.runtime_memory.clone())
-}
-
-fn trial_container(s: &SearchResult, base: &Path) -> Option<String> {
-    let t = s.trials.iter().find(|t| t.survived)?;
-    let Saved::Report(r) = crate::report::load(&base.join(&t.report)).ok()? else {
-        return None;
-    };
-    Some(r.pods.first()?.container_name().to_string())
+        .find_map(|c| Some((c.name.clone(), c.runtime_memory.clone()?)))
 }
 
 /// The runtime's flags for `limit`, from where its memory went at its peak.
