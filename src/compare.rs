@@ -116,6 +116,7 @@ fn compare_reports(b: &Report, c: &Report) -> Vec<Row> {
                 current,
                 baseline_bytes: Some(bp.peak_bytes),
                 current_bytes: cp.map(|p| p.peak_bytes),
+                tolerance_bytes: None,
                 regression,
                 note,
             }
@@ -123,7 +124,7 @@ fn compare_reports(b: &Report, c: &Report) -> Vec<Row> {
         .collect()
 }
 
-fn compare_searches(b: &SearchResult, c: &SearchResult, tolerance: f64) -> Row {
+pub(crate) fn compare_searches(b: &SearchResult, c: &SearchResult, tolerance: f64) -> Row {
     let show = |v: Option<u64>| v.map_or("none in range".into(), fmt_human);
     let (regression, note) = match (b.min_safe_limit_bytes, c.min_safe_limit_bytes) {
         (Some(bm), Some(cm)) => {
@@ -146,6 +147,9 @@ fn compare_searches(b: &SearchResult, c: &SearchResult, tolerance: f64) -> Row {
         current: show(c.min_safe_limit_bytes),
         baseline_bytes: b.min_safe_limit_bytes,
         current_bytes: c.min_safe_limit_bytes,
+        tolerance_bytes: b
+            .min_safe_limit_bytes
+            .map(|bm| (bm as f64 * (1.0 + tolerance)) as u64),
         regression,
         note,
     }

@@ -9,6 +9,7 @@ mod compare;
 mod diagnose;
 mod gpu;
 mod host;
+mod html;
 mod k8s;
 mod llm;
 mod monitor;

@@ -47,6 +47,9 @@ pub enum Cmd {
         /// Draw a side-by-side chart here (FILE.png and FILE.svg).
         #[arg(long, value_name = "FILE")]
         plot: Option<PathBuf>,
+        /// Write compare.json, the chart and report.html into this folder.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
     },
     /// Check a scenario file without running it.
     Validate {
@@ -90,6 +93,9 @@ pub struct DiagnoseArgs {
     /// Write a scenario that reproduces the failure on this host.
     #[arg(long, value_name = "FILE")]
     pub emit_scenario: Option<PathBuf>,
+    /// Write diagnosis.json and report.html into this folder.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -45,10 +45,16 @@ pub fn diagnose(args: &DiagnoseArgs) -> Result<u8, Failure> {
         }
         None => None,
     };
+    let json = serde_json::to_string_pretty(&d).map_err(|e| Failure::internal(e.to_string()))?;
+    if let Some(dir) = &args.out {
+        let io = |e: std::io::Error| Failure::flag("--out", format!("{}: {e}", dir.display()));
+        std::fs::create_dir_all(dir).map_err(io)?;
+        crate::report::write_atomic(&dir.join("diagnosis.json"), json.as_bytes()).map_err(io)?;
+        let page = crate::html::write(dir, &crate::html::diagnose(&d)).map_err(io)?;
+        eprintln!("oomsim: wrote {}", page.display());
+    }
     if args.json {
-        let text =
-            serde_json::to_string_pretty(&d).map_err(|e| Failure::internal(e.to_string()))?;
-        println!("{text}");
+        println!("{json}");
     } else {
         print!("{}", diagnose::text::render(&d));
     }
@@ -65,7 +71,7 @@ pub fn recommend(args: &RecommendArgs) -> Result<u8, Failure> {
     let saved = crate::report::load(&args.file)?;
     let base = args.file.parent().unwrap_or(Path::new("."));
     let advice = recommend::advise(&saved, base);
-    let text = render(&advice);
+    let text = recommend::text(&advice);
     let Some(path) = &args.manifest else {
         print!("{text}");
         return Ok(exit::OK);
@@ -88,42 +94,4 @@ pub fn recommend(args: &RecommendArgs) -> Result<u8, Failure> {
     eprint!("{text}");
     print!("{patched}");
     Ok(exit::OK)
-}
-
-fn render(advice: &[recommend::Advice]) -> String {
-    let mut s = String::new();
-    for a in advice {
-        s += &format!("Pod:        {}\nContainer:  {}\n", a.pod, a.container);
-        if let (Some(l), Some(r)) = (a.limit_bytes, a.request_bytes) {
-            s += &format!(
-                "Limits:     memory: {}\nRequests:   memory: {}\n",
-                fmt_quantity(l),
-                fmt_quantity(r)
-            );
-        }
-        for w in &a.why {
-            s += &format!("  because {w}\n");
-        }
-        if let Some(n) = &a.not_the_limit {
-            s += &format!("Not the limit: {n}\n");
-        }
-        for q in &a.qos {
-            s += &format!("QoS:        {q}\n");
-        }
-        for f in &a.flags {
-            s += &format!("Flag:       {f}\n");
-        }
-        if let (Some(p), Some(k)) = (a.patch(), a.kubectl()) {
-            s += &format!(
-                "Patch (kubectl patch deployment {} --patch-file patch.yaml):\n",
-                a.pod
-            );
-            for l in p.lines() {
-                s += &format!("  {l}\n");
-            }
-            s += &format!("Or:\n  {k}\n");
-        }
-        s += "\n";
-    }
-    s
 }

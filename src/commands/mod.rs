@@ -24,7 +24,8 @@ pub fn dispatch(cmd: Cmd) -> Result<u8, Failure> {
             tolerance,
             junit,
             plot,
-        } => saved::compare(&baseline, &current, &tolerance, junit, plot),
+            out,
+        } => saved::compare(&baseline, &current, &tolerance, junit, plot, out),
         Cmd::Diagnose(args) => diagnose::diagnose(&args),
         Cmd::Recommend(args) => diagnose::recommend(&args),
         Cmd::Run(args) => {

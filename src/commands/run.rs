@@ -1,6 +1,6 @@
 //! `oomsim run` and `oomsim search`: real runs, their reports and plots.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::{held, interrupted};
 use crate::cli::args::{RunArgs, SearchArgs};
@@ -44,18 +44,24 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
     if let Err(e) = crate::plot::timeline(&report, &out_dir) {
         eprintln!("oomsim: warning: timeline plot not drawn: {e}");
     }
+    page(&out_dir, &crate::html::run(&report, &[], &out_dir));
     let report_path = out_dir.join(report::REPORT_FILE);
     if args.quiet {
         println!("{}", report_path.display());
     } else {
         print!("{}", Text.render(&report)?);
         println!("Report:       {}", report_path.display());
+        println!(
+            "Page:         {}",
+            out_dir.join(crate::html::HTML_FILE).display()
+        );
     }
     if let Some(code) = interrupted() {
         return Ok(code);
     }
     if let Some(spec) = &plan.search {
-        run_search(&plan, spec, &out_dir, args.quiet)?;
+        let searches = run_search(&plan, spec, &out_dir, args.quiet)?;
+        page(&out_dir, &crate::html::run(&report, &searches, &out_dir));
         if let Some(code) = interrupted() {
             return Ok(code);
         }
@@ -124,6 +130,17 @@ pub fn search(args: SearchArgs) -> Result<u8, Failure> {
     Ok(interrupted().unwrap_or(exit::OK))
 }
 
+/// Write `dir/report.html`; a page that cannot be written is a warning,
+/// the JSON beside it stands.
+fn page(dir: &Path, html: &str) {
+    if let Err(e) = crate::html::write(dir, html) {
+        eprintln!(
+            "oomsim: warning: report.html not written in {}: {e}",
+            dir.display()
+        );
+    }
+}
+
 /// The search's bounds on this host: the range asked (or the default), the
 /// parallelism the host allows.
 fn bounds(plan: &Plan, spec: &SearchSpec) -> Result<Bounds, Failure> {
@@ -170,11 +187,18 @@ fn one_search(
     if let Err(e) = crate::plot::search(&result, dir) {
         eprintln!("oomsim: warning: search plots not drawn: {e}");
     }
+    page(dir, &crate::html::search(&result, dir));
     Ok(result)
 }
 
-/// One search, or one per loading strategy when the spec names them.
-fn run_search(plan: &Plan, spec: &SearchSpec, out_dir: &Path, quiet: bool) -> Result<(), Failure> {
+/// One search, or one per loading strategy when the spec names them; each
+/// result with its folder.
+fn run_search(
+    plan: &Plan,
+    spec: &SearchSpec,
+    out_dir: &Path,
+    quiet: bool,
+) -> Result<Vec<(SearchResult, PathBuf)>, Failure> {
     if spec.strategies.is_empty() {
         if !quiet {
             eprintln!(
@@ -185,7 +209,7 @@ fn run_search(plan: &Plan, spec: &SearchSpec, out_dir: &Path, quiet: bool) -> Re
         let result = one_search(plan, spec, out_dir, quiet)?;
         print!("\n{}", Text.render(&result)?);
         println!("Search:       {}", out_dir.join(SEARCH_FILE).display());
-        return Ok(());
+        return Ok(vec![(result, out_dir.to_path_buf())]);
     }
     let mut results = Vec::new();
     for &strategy in &spec.strategies {
@@ -216,5 +240,8 @@ fn run_search(plan: &Plan, spec: &SearchSpec, out_dir: &Path, quiet: bool) -> Re
                 .display()
         );
     }
-    Ok(())
+    Ok(results
+        .into_iter()
+        .map(|(st, r)| (r, out_dir.join(format!("search-{}", st.as_str()))))
+        .collect())
 }

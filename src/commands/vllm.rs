@@ -118,7 +118,13 @@ pub fn plan(a: &VllmPlanArgs) -> Result<u8, Failure> {
         for r in &a.runs {
             points.extend(crate::plot::kv_points(r).map_err(|e| Failure::flag("--runs", e))?);
         }
-        let files = crate::plot::safe_region(&inp, &points, dir)?;
+        let mut files = crate::plot::safe_region(&inp, &points, dir)?;
+        let io = |e: std::io::Error| Failure::flag("--plot", format!("{}: {e}", dir.display()));
+        let text = format!(
+            "{}{recommended}\n",
+            crate::llm::describe::describe(&inp, &p)
+        );
+        files.push(crate::html::write(dir, &crate::html::plan(&inp, &points, &text)).map_err(io)?);
         for f in files {
             eprintln!("oomsim: drew {}", f.display());
         }

@@ -9,6 +9,6 @@ pub mod model;
 pub mod params;
 pub mod recommend;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 pub mod vllm;
 pub mod weights;

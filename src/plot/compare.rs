@@ -1,71 +1,108 @@
-//! Baseline and current side by side, one pair of bars per check.
+//! Baseline and current side by side, one pair of bars per check, each with
+//! its value, the tolerance a search may grow by drawn over the current
+//! bar, and regressions in the kill colour.
 
 use std::path::{Path, PathBuf};
 
-use plotters::coord::Shift;
-use plotters::prelude::*;
-
-use super::{Chart, MIB, PALETTE, PlotError, both, err};
+use super::axes::{Axis, Scale, Unit, bytes_label};
+use super::figure::{Anchor, BLACK, BLUE, Dash, Figure, GREY, KILL, Mark, Panel, Swatch};
+use super::{PlotError, both};
 use crate::report::compare::Row;
 
-/// Baseline and current side by side, one pair of bars per check.
+/// `stem.png` and `stem.svg`.
 pub fn compare(rows: &[Row], stem: &Path) -> Result<Vec<PathBuf>, PlotError> {
-    both(stem, &Compare(rows))
+    both(stem, &figure(rows))
 }
 
-struct Compare<'a>(&'a [Row]);
-
-impl Chart for Compare<'_> {
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), PlotError> {
-        let rows = self.0;
-        let y_max = rows
-            .iter()
-            .flat_map(|r| r.baseline_bytes.into_iter().chain(r.current_bytes))
-            .max()
-            .unwrap_or(1) as f64
-            / MIB
-            * 1.2;
-        let n = rows.len().max(1) as f64;
-        let mut chart = ChartBuilder::on(root)
-            .caption(
-                "oomsim compare: baseline (grey) and current",
-                ("sans-serif", 22),
-            )
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(70)
-            .build_cartesian_2d(0.0..n, 0.0..y_max)
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_labels(0)
-            .y_desc("MiB (smallest safe limit, or peak)")
-            .label_style(("sans-serif", 14))
-            .draw()
-            .map_err(err)?;
-        for (i, r) in rows.iter().enumerate() {
-            let x = i as f64;
-            let current_color = if r.regression { PALETTE[3] } else { PALETTE[2] };
-            for (value, left, color) in [
-                (r.baseline_bytes, x + 0.15, RGBColor(150, 150, 150)),
-                (r.current_bytes, x + 0.5, current_color),
-            ] {
-                if let Some(v) = value {
-                    let bar = Rectangle::new(
-                        [(left, 0.0), (left + 0.33, v as f64 / MIB)],
-                        color.filled(),
-                    );
-                    chart.draw_series(std::iter::once(bar)).map_err(err)?;
-                }
-            }
-            let label = Text::new(
-                r.name.clone(),
-                (x + 0.1, y_max * 0.95),
-                ("sans-serif", 13).into_font(),
-            );
-            chart.draw_series(std::iter::once(label)).map_err(err)?;
-        }
-        Ok(())
+pub fn figure(rows: &[Row]) -> Figure {
+    let hi = rows
+        .iter()
+        .flat_map(|r| [r.baseline_bytes, r.current_bytes, r.tolerance_bytes])
+        .flatten()
+        .max()
+        .unwrap_or(1) as f64;
+    let n = rows.len().max(1) as f64;
+    // At least three slots wide, so one pair of bars is not a wall.
+    let extra = ((3.0 - n) / 2.0).max(0.0);
+    let x = Axis {
+        lo: -0.5 - extra,
+        hi: n - 0.5 + extra,
+        log: false,
+        unit: Unit::Count,
+    };
+    let y = Axis::linear(0.0, hi * 1.15, Unit::Bytes(Scale::for_max(hi)));
+    let mut p = Panel::new(x, y, "smallest safe limit, or peak");
+    p.categories = true;
+    let failed = rows.iter().filter(|r| r.regression).count();
+    let mut fig = Figure {
+        title: match failed {
+            0 => format!("No regression in {} check(s)", rows.len()),
+            n => format!("{n} regression(s) in {} check(s)", rows.len()),
+        },
+        subtitle: "oomsim compare: baseline against current".into(),
+        panels: Vec::new(),
+        x_title: String::new(),
+        legend: Vec::new(),
+    };
+    fig.entry("baseline", Swatch::Area(GREY));
+    fig.entry("current, within tolerance", Swatch::Area(BLUE));
+    if failed > 0 {
+        fig.entry("current, a regression", Swatch::Area(KILL));
     }
+    if rows.iter().any(|r| r.tolerance_bytes.is_some()) {
+        fig.entry(
+            "the most the current may reach",
+            Swatch::Line(BLACK, Dash::Dashed),
+        );
+    }
+    for (i, r) in rows.iter().enumerate() {
+        let c = i as f64;
+        let current = if r.regression { KILL } else { BLUE };
+        for (value, x0, color, who) in [
+            (r.baseline_bytes, c - 0.36, GREY, "baseline"),
+            (r.current_bytes, c + 0.02, current, "current"),
+        ] {
+            let Some(v) = value else {
+                p.label(
+                    format!("no {who}"),
+                    color,
+                    Anchor::Point(x0 + 0.17, 0.0),
+                    Swatch::Area(color),
+                );
+                continue;
+            };
+            p.mark(Mark::Bar {
+                x0,
+                x1: x0 + 0.34,
+                y: v as f64,
+                color,
+            });
+            p.label(
+                bytes_label(v),
+                if color == GREY { BLACK } else { color },
+                Anchor::Point(x0 + 0.17, v as f64),
+                Swatch::Area(color),
+            );
+        }
+        if let Some(t) = r.tolerance_bytes {
+            p.mark(Mark::Line {
+                points: vec![(c - 0.02, t as f64), (c + 0.4, t as f64)],
+                color: BLACK,
+                width: 2,
+                dash: Dash::Dashed,
+            });
+        }
+        p.label(
+            format!(
+                "{}: {}",
+                r.name,
+                if r.regression { "regression" } else { "ok" }
+            ),
+            if r.regression { KILL } else { BLACK },
+            Anchor::Below(c),
+            Swatch::Area(current),
+        );
+    }
+    fig.panels.push(p);
+    fig
 }

@@ -3,27 +3,41 @@
 //! (its licence beside it) and embedded, so PNGs render without system font
 //! libraries and the build needs no font installed.
 
+mod axes;
 mod compare;
 mod distribution;
+mod figure;
+mod render;
 mod runtime;
 mod safe_region;
 mod search;
+mod text;
 mod timeline;
+
+#[cfg(test)]
+mod tests;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use plotters::coord::Shift;
 use plotters::prelude::*;
 
 pub use compare::compare;
-pub use safe_region::{kv_points, safe_region};
+pub use figure::Figure;
+pub use safe_region::{KvPoint, kv_points, safe_region};
 pub use search::search;
 pub use timeline::timeline;
 
+/// The figures themselves, for pages that inline them.
+pub mod figures {
+    pub use super::compare::figure as compare;
+    pub use super::distribution::figure as distribution;
+    pub use super::safe_region::figure as safe_region;
+    pub use super::search::figure as search;
+    pub use super::timeline::figure as timeline;
+}
+
 static FONT: &[u8] = include_bytes!("assets/DejaVuSans.ttf");
-const SIZE: (u32, u32) = (1000, 560);
-const MIB: f64 = 1024.0 * 1024.0;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum PlotError {
@@ -52,13 +66,21 @@ fn err<E: std::fmt::Debug>(e: E) -> PlotError {
     PlotError::Draw(format!("{e:?}"))
 }
 
-/// A chart that can be drawn on any backend.
-trait Chart {
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), PlotError>;
+/// One figure as an SVG document, for pages that inline it.
+pub fn svg(fig: &Figure) -> Result<String, PlotError> {
+    register_font()?;
+    let mut out = String::new();
+    {
+        let root = SVGBackend::with_string(&mut out, render::size(fig)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        render::render(fig, &root)?;
+        root.present().map_err(err)?;
+    }
+    Ok(out)
 }
 
-/// Draw one chart as `stem.png` and `stem.svg`; returns both paths.
-fn both(stem: &Path, chart: &impl Chart) -> Result<Vec<PathBuf>, PlotError> {
+/// Draw one figure as `stem.png` and `stem.svg`; returns both paths.
+fn both(stem: &Path, fig: &Figure) -> Result<Vec<PathBuf>, PlotError> {
     register_font()?;
     if let Some(dir) = stem.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| PlotError::Io {
@@ -68,26 +90,18 @@ fn both(stem: &Path, chart: &impl Chart) -> Result<Vec<PathBuf>, PlotError> {
     }
     let png = stem.with_extension("png");
     let svg = stem.with_extension("svg");
+    let size = render::size(fig);
     {
-        let root = BitMapBackend::new(&png, SIZE).into_drawing_area();
+        let root = BitMapBackend::new(&png, size).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
-        chart.draw(&root)?;
+        render::render(fig, &root)?;
         root.present().map_err(err)?;
     }
     {
-        let root = SVGBackend::new(&svg, SIZE).into_drawing_area();
+        let root = SVGBackend::new(&svg, size).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
-        chart.draw(&root)?;
+        render::render(fig, &root)?;
         root.present().map_err(err)?;
     }
     Ok(vec![png, svg])
 }
-
-const PALETTE: [RGBColor; 6] = [
-    RGBColor(31, 119, 180),
-    RGBColor(255, 127, 14),
-    RGBColor(44, 160, 44),
-    RGBColor(214, 39, 40),
-    RGBColor(148, 103, 189),
-    RGBColor(140, 86, 75),
-];

@@ -3,10 +3,11 @@
 
 use std::path::{Path, PathBuf};
 
-use plotters::coord::Shift;
-use plotters::prelude::*;
-
-use super::{Chart, PALETTE, PlotError, both, err};
+use super::axes::{Axis, Unit, trim};
+use super::figure::{
+    Anchor, BLACK, Dash, Figure, GREEN, KILL, Mark, ORANGE, Panel, SERIES, Shape, Swatch, light,
+};
+use super::{PlotError, both};
 use crate::llm::vllm;
 use crate::report::{self, Saved};
 use crate::workload::events::{KvRun, kv_run};
@@ -19,6 +20,8 @@ pub struct KvPoint {
     pub request_tokens: u64,
     pub concurrency: u64,
     pub failed: bool,
+    /// Sequences vLLM preempted (recomputed) on the way: a cost, not a failure.
+    pub preemptions: u64,
     pub label: String,
 }
 
@@ -34,148 +37,184 @@ pub fn kv_points(path: &Path) -> Result<Vec<KvPoint>, PlotError> {
         let Some(KvRun { start, oom, done }) = kv_run(&pod.events) else {
             continue;
         };
-        let (concurrency, failed) = match (oom, done) {
-            (Some(o), _) => (o.concurrency, true),
-            (None, Some(d)) => (d.peak_concurrency.unwrap_or(0), false),
+        let (concurrency, failed, preemptions) = match (oom, done) {
+            (Some(o), _) => (o.concurrency, true, o.preemptions),
+            (None, Some(d)) => (d.peak_concurrency.unwrap_or(0), false, d.preemptions),
             (None, None) => continue,
         };
         points.push(KvPoint {
             request_tokens: start.request_tokens,
             concurrency,
             failed,
+            preemptions,
             label: format!("{}/{}", report.scenario, pod.name),
         });
     }
     Ok(points)
 }
 
-/// max_num_seqs against max_model_len: under each utilization's curve every
-/// sequence can reach max_model_len without preemption; left of its
-/// vertical line vLLM starts at all. Measured runs on top.
+/// max_num_seqs against max_model_len on log axes (where each
+/// utilization's limit is a straight line): under a curve every sequence
+/// reaches max_model_len without preemption, the asked utilization's region
+/// shaded; a curve ends at the longest max_model_len vLLM starts with.
+/// Measured runs on top.
 pub fn safe_region(
     inp: &vllm::Inputs,
     points: &[KvPoint],
     dir: &Path,
 ) -> Result<Vec<PathBuf>, PlotError> {
-    both(&dir.join("safe-region"), &SafeRegion { inp, points })
+    both(&dir.join("safe-region"), &figure(inp, points))
 }
 
-struct SafeRegion<'a> {
-    inp: &'a vllm::Inputs,
-    points: &'a [KvPoint],
+fn level_label(u: f64) -> String {
+    trim(u, 3)
 }
 
-impl Chart for SafeRegion<'_> {
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), PlotError> {
-        let inp = self.inp;
-        let mut levels: Vec<f64> = vec![0.80, 0.85, 0.90, 0.95];
-        if !levels.iter().any(|l| (l - inp.utilization).abs() < 1e-9) {
-            levels.push(inp.utilization);
-            levels.sort_by(f64::total_cmp);
-        }
-        let x_max = (inp.max_model_len as f64 * 1.5).max(
-            self.points
-                .iter()
-                .map(|p| p.request_tokens)
-                .max()
-                .unwrap_or(0) as f64
-                * 1.3,
-        );
-        let y_max = (inp.max_num_seqs as f64 * 1.2)
-            .max(self.points.iter().map(|p| p.concurrency).max().unwrap_or(0) as f64 * 1.1);
-        let mut chart = ChartBuilder::on(root)
-            .caption(
-                format!(
-                    "Safe vLLM settings: {} GPU, KV {} a token",
-                    crate::units::fmt_human(inp.gpu_memory_bytes),
-                    crate::units::fmt_human(inp.model.kv_bytes_per_token(&inp.settings()))
-                ),
-                ("sans-serif", 22),
-            )
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(60)
-            .build_cartesian_2d(0.0..x_max, 0.0..y_max)
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_desc("max_model_len; for measured runs, tokens per request")
-            .y_desc("max_num_seqs")
-            .label_style(("sans-serif", 14))
-            .draw()
-            .map_err(err)?;
-        for (i, &u) in levels.iter().enumerate() {
-            let color = PALETTE[i % PALETTE.len()];
-            let (blocks, largest) = inp.capacity_at(u);
-            let tokens = largest as f64;
-            let width = if (u - inp.utilization).abs() < 1e-9 {
-                3
-            } else {
-                1
-            };
-            let x_end = tokens.min(x_max);
-            let curve: Vec<(f64, f64)> = (1..=200)
-                .map(|k| x_end * k as f64 / 200.0)
-                .map(|x| (x, (inp.concurrent_with(blocks, x as u64) as f64).min(y_max)))
-                .collect();
-            chart
-                .draw_series(LineSeries::new(curve, color.stroke_width(width)))
-                .map_err(err)?
-                .label(format!("utilization {u:.2}: {blocks} KV blocks"))
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-                });
-            if tokens < x_max {
-                chart
-                    .draw_series(DashedLineSeries::new(
-                        vec![(tokens, 0.0), (tokens, y_max)],
-                        6,
-                        4,
-                        color.stroke_width(1),
-                    ))
-                    .map_err(err)?;
-            }
-        }
-        let here = (inp.max_model_len as f64, inp.max_num_seqs as f64);
-        chart
-            .draw_series(std::iter::once(TriangleMarker::new(
-                here,
-                9,
-                BLACK.filled(),
-            )))
-            .map_err(err)?
-            .label("the settings asked about")
-            .legend(|(x, y)| TriangleMarker::new((x + 9, y), 6, BLACK.filled()));
-        for p in self.points {
-            let at = (p.request_tokens as f64, p.concurrency as f64);
-            if p.failed {
-                chart
-                    .draw_series(std::iter::once(Cross::new(at, 8, RED.stroke_width(3))))
-                    .map_err(err)?;
-            } else {
-                chart
-                    .draw_series(std::iter::once(Circle::new(at, 7, PALETTE[2].filled())))
-                    .map_err(err)?;
-            }
-            let label = Text::new(
-                format!(
-                    "{} {}",
-                    p.label,
-                    if p.failed { "CUDA OOM" } else { "survived" }
-                ),
-                (at.0, at.1 * 1.03 + y_max * 0.01),
-                ("sans-serif", 13).into_font().color(&BLACK),
-            );
-            chart.draw_series(std::iter::once(label)).map_err(err)?;
-        }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 14))
-            .draw()
-            .map_err(err)?;
-        Ok(())
+pub fn figure(inp: &vllm::Inputs, points: &[KvPoint]) -> Figure {
+    let mut levels: Vec<f64> = vec![0.80, 0.85, 0.90, 0.95];
+    if !levels.iter().any(|l| (l - inp.utilization).abs() < 1e-9) {
+        levels.push(inp.utilization);
+        levels.sort_by(f64::total_cmp);
     }
+    let caps: Vec<(f64, u64, u64)> = levels
+        .iter()
+        .map(|&u| {
+            let (blocks, largest) = inp.capacity_at(u);
+            (u, blocks, largest)
+        })
+        .collect();
+    let longest = caps.iter().map(|c| c.2).max().unwrap_or(0);
+    let x_lo = inp.block_size.max(1) as f64;
+    let x_hi = (longest.max(inp.max_model_len) as f64 * 1.5)
+        .max(points.iter().map(|p| p.request_tokens).max().unwrap_or(0) as f64 * 1.5)
+        .max(x_lo * 10.0);
+    let y_hi = caps
+        .iter()
+        .map(|c| inp.concurrent_with(c.1, x_lo as u64) as f64)
+        .chain(points.iter().map(|p| p.concurrency as f64 * 1.5))
+        .chain([inp.max_num_seqs as f64 * 1.5])
+        .fold(10.0, f64::max);
+    let x = Axis::log(x_lo, x_hi, Unit::Count);
+    let y = Axis::log(1.0, y_hi, Unit::Count);
+    let mut p = Panel::new(x.clone(), y.clone(), "max_num_seqs");
+    let asked = caps
+        .iter()
+        .find(|c| (c.0 - inp.utilization).abs() < 1e-9)
+        .copied()
+        .unwrap_or((inp.utilization, 0, 0));
+    let fits = inp.concurrent_with(asked.1, inp.max_model_len);
+    let mut fig = Figure {
+        title: if asked.2 >= inp.max_model_len && asked.1 > 0 {
+            format!(
+                "At utilization {}: {} sequences of {} tokens fit with no preemption ({} KV blocks)",
+                level_label(inp.utilization),
+                fits,
+                inp.max_model_len,
+                asked.1
+            )
+        } else {
+            format!(
+                "At utilization {}: vLLM does not start with max_model_len {} (longest {})",
+                level_label(inp.utilization),
+                inp.max_model_len,
+                asked.2
+            )
+        },
+        subtitle: format!(
+            "{} GPU · KV {} a token · block {} tokens",
+            crate::units::fmt_human(inp.gpu_memory_bytes),
+            crate::units::fmt_human(inp.model.kv_bytes_per_token(&inp.settings())),
+            inp.block_size
+        ),
+        panels: Vec::new(),
+        x_title: "max_model_len; for measured runs, tokens per request".into(),
+        legend: Vec::new(),
+    };
+    let curve = |blocks: u64, largest: u64| -> Vec<(f64, f64)> {
+        let end = (largest as f64).min(x.hi);
+        (0..=240)
+            .map(|k| x_lo * (end / x_lo).powf(f64::from(k) / 240.0))
+            .map(|t| (t, (inp.concurrent_with(blocks, t as u64) as f64).max(1.0)))
+            .collect()
+    };
+    if asked.2 > 0 {
+        let shade = light(SERIES[0], 0.14);
+        p.mark(Mark::Area {
+            points: curve(asked.1, asked.2),
+            base: y.lo,
+            color: shade,
+        });
+        fig.entry(
+            format!(
+                "safe at utilization {}: no preemption",
+                level_label(inp.utilization)
+            ),
+            Swatch::Area(shade),
+        );
+    }
+    for (i, &(u, blocks, largest)) in caps.iter().enumerate() {
+        let color = SERIES[i % SERIES.len()];
+        let mine = (u - inp.utilization).abs() < 1e-9;
+        if largest == 0 {
+            fig.entry(
+                format!("utilization {}: does not start", level_label(u)),
+                Swatch::Line(color, Dash::Dotted),
+            );
+            continue;
+        }
+        p.mark(Mark::Line {
+            points: curve(blocks, largest),
+            color,
+            width: if mine { 3 } else { 1 },
+            dash: Dash::Solid,
+        });
+        p.mark(Mark::VRule {
+            x: largest as f64,
+            color,
+            width: 1,
+            dash: Dash::Dotted,
+        });
+        fig.entry(
+            format!(
+                "utilization {}: {blocks} KV blocks, starts up to {largest} tokens",
+                level_label(u)
+            ),
+            Swatch::Line(color, Dash::Solid),
+        );
+    }
+    let here = (inp.max_model_len as f64, inp.max_num_seqs as f64);
+    p.mark(Mark::Marker {
+        at: here,
+        shape: Shape::Triangle,
+        color: BLACK,
+    });
+    p.label(
+        format!("asked: {} x {}", inp.max_num_seqs, inp.max_model_len),
+        BLACK,
+        Anchor::Point(here.0, here.1),
+        Swatch::Marker(Shape::Triangle, BLACK),
+    );
+    for pt in points {
+        let at = (pt.request_tokens as f64, (pt.concurrency as f64).max(1.0));
+        let (shape, color, what) = match (pt.failed, pt.preemptions) {
+            (true, _) => (Shape::Cross, KILL, "CUDA OOM".to_string()),
+            (false, 0) => (Shape::Dot, GREEN, "survived".to_string()),
+            (false, n) => (Shape::Ring, ORANGE, format!("survived, {n} preemptions")),
+        };
+        p.mark(Mark::Marker { at, shape, color });
+        p.label(
+            format!("{} {what}", pt.label),
+            color,
+            Anchor::Point(at.0, at.1),
+            Swatch::Marker(shape, color),
+        );
+    }
+    if points.iter().any(|p| !p.failed && p.preemptions > 0) {
+        fig.entry(
+            "above a curve but alive: vLLM preempted and recomputed, no OOM",
+            Swatch::Marker(Shape::Ring, ORANGE),
+        );
+    }
+    fig.panels.push(p);
+    fig
 }

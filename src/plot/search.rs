@@ -1,99 +1,247 @@
-//! The search chart: survival rate against the limit, with each formula's
-//! recommendation as a labelled vertical line.
+//! The search chart: where the boundary is and which formulas land on the
+//! safe side. Zoomed on the bracket (the largest limit killed to the
+//! smallest that held), the safe and unsafe sides shaded, each formula a
+//! line coloured by its verdict with its label above the chart.
 
 use std::path::{Path, PathBuf};
 
-use plotters::coord::Shift;
-use plotters::prelude::*;
+use super::axes::{Axis, Scale, Unit, bytes_label};
+use super::distribution;
+use super::figure::{
+    Anchor, BLACK, Dash, Figure, GREEN, KILL, Mark, ORANGE, PURPLE, Panel, Shape, Swatch, light,
+};
+use super::{PlotError, both};
+use crate::report::search::{Fit, SearchResult};
 
-use super::distribution::Distribution;
-use super::{Chart, MIB, PALETTE, PlotError, both, err};
-use crate::report::search::SearchResult;
-
-/// Survival rate against the limit, with each formula's recommendation as a
-/// labelled vertical line.
+/// `search.png`/`.svg` and `distribution.png`/`.svg`.
 pub fn search(result: &SearchResult, dir: &Path) -> Result<Vec<PathBuf>, PlotError> {
-    let mut files = both(&dir.join("search"), &SearchChart(result))?;
-    files.extend(both(&dir.join("distribution"), &Distribution(result))?);
+    let mut files = both(&dir.join("search"), &figure(result))?;
+    files.extend(both(
+        &dir.join("distribution"),
+        &distribution::figure(result),
+    )?);
     Ok(files)
 }
 
-struct SearchChart<'a>(&'a SearchResult);
+fn fit_color(fit: Fit) -> plotters::style::RGBColor {
+    match fit {
+        Fit::Unsafe | Fit::Failed => KILL,
+        Fit::Tight => ORANGE,
+        Fit::Fine => GREEN,
+        Fit::Wasteful => PURPLE,
+    }
+}
 
-impl Chart for SearchChart<'_> {
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), PlotError> {
-        let r = self.0;
-        let x_max = r
-            .per_limit
-            .iter()
-            .map(|s| s.limit_bytes)
-            .chain(r.formulas.iter().map(|f| f.recommended_bytes))
-            .max()
-            .unwrap_or(1) as f64
-            / MIB
-            * 1.05;
-        let x_min = r.per_limit.iter().map(|s| s.limit_bytes).min().unwrap_or(0) as f64 / MIB * 0.9;
-        let mut chart = ChartBuilder::on(root)
-            .caption(
-                format!("{} / {}: survival rate by memory limit", r.scenario, r.pod),
-                ("sans-serif", 22),
-            )
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(60)
-            .build_cartesian_2d(x_min..x_max, 0.0..1.45)
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_desc("memory limit, MiB")
-            .y_desc("survival rate")
-            .label_style(("sans-serif", 14))
-            .draw()
-            .map_err(err)?;
-        let points = r.per_limit.iter().map(|s| {
-            let color = if s.survival_rate >= 1.0 {
-                PALETTE[2]
-            } else {
-                PALETTE[3]
-            };
-            Circle::new(
-                (s.limit_bytes as f64 / MIB, s.survival_rate),
-                5,
-                color.filled(),
-            )
+fn fit_meaning(fit: Fit) -> &'static str {
+    match fit {
+        Fit::Unsafe => "unsafe: below the smallest safe limit, it would be OOMKilled",
+        Fit::Tight => "tight: less than 10% over the smallest safe limit",
+        Fit::Fine => "fine: 10-50% over",
+        Fit::Wasteful => "wasteful: more than 50% over",
+        Fit::Failed => "failed: the formula could not be evaluated",
+    }
+}
+
+/// The window that shows the answer: from a little under the largest limit
+/// killed to a little over the smallest safe one and the formulas near it.
+fn window(r: &SearchResult) -> (f64, f64) {
+    let safe = r.min_safe_limit_bytes.map(|b| b as f64);
+    let killed = r.oom_limit_bytes.map(|b| b as f64);
+    let all = || r.per_limit.iter().map(|s| s.limit_bytes as f64);
+    let lo = killed
+        .or(safe)
+        .unwrap_or_else(|| all().fold(f64::MAX, f64::min));
+    let hi = safe.or(killed).unwrap_or_else(|| all().fold(0.0, f64::max));
+    let near = hi * 2.0;
+    let hi = r
+        .formulas
+        .iter()
+        .filter(|f| f.fit != Fit::Failed)
+        .map(|f| f.recommended_bytes as f64)
+        .filter(|v| *v <= near)
+        .fold(hi, f64::max);
+    let lo = r
+        .formulas
+        .iter()
+        .filter(|f| f.fit != Fit::Failed)
+        .map(|f| f.recommended_bytes as f64)
+        .filter(|v| *v >= lo * 0.5)
+        .fold(lo, f64::min);
+    let pad = ((hi - lo) * 0.12)
+        .max(r.precision_bytes as f64 * 2.0)
+        .max(hi * 0.02);
+    ((lo - pad).max(0.0), hi + pad)
+}
+
+pub fn figure(r: &SearchResult) -> Figure {
+    let (lo, hi) = window(r);
+    let unit = Unit::Bytes(Scale::for_max(hi));
+    let x = Axis::linear(lo, hi, unit);
+    let y = Axis::linear(0.0, 1.0, Unit::Share);
+    let mut p = Panel::new(x.clone(), y, "trials that survived");
+    let formulas: Vec<_> = r.formulas.iter().filter(|f| f.fit != Fit::Failed).collect();
+    p.rows_above = (formulas.len() as u32 / 2 + 2).clamp(1, 6);
+    let mut fig = Figure {
+        title: title(r),
+        subtitle: format!(
+            "scenario {} · pod {} · {} trials, {} each limit, precision {}",
+            r.scenario,
+            r.pod,
+            r.trials_count,
+            r.repeat,
+            bytes_label(r.precision_bytes)
+        ),
+        panels: Vec::new(),
+        x_title: "memory limit".into(),
+        legend: Vec::new(),
+    };
+    if let Some(k) = r.oom_limit_bytes {
+        let shade = light(KILL, 0.12);
+        p.mark(Mark::Shade {
+            x0: x.lo,
+            x1: k as f64,
+            color: shade,
         });
-        chart.draw_series(points).map_err(err)?;
-        let mut lines: Vec<(String, u64, RGBColor)> = r
-            .formulas
-            .iter()
-            .enumerate()
-            .map(|(i, f)| {
-                (
-                    format!("{} ({})", f.name, f.fit.as_str()),
-                    f.recommended_bytes,
-                    PALETTE[i % PALETTE.len()],
-                )
-            })
-            .collect();
-        if let Some(m) = r.min_safe_limit_bytes {
-            lines.insert(0, ("measured minimum".into(), m, BLACK));
+        fig.entry(
+            format!("OOMKilled at {} and below", bytes_label(k)),
+            Swatch::Area(shade),
+        );
+    }
+    if let Some(s) = r.min_safe_limit_bytes {
+        let shade = light(GREEN, 0.15);
+        p.mark(Mark::Shade {
+            x0: s as f64,
+            x1: x.hi,
+            color: shade,
+        });
+        fig.entry(
+            format!("survived every trial from {} up", bytes_label(s)),
+            Swatch::Area(shade),
+        );
+        p.mark(Mark::VRule {
+            x: s as f64,
+            color: BLACK,
+            width: 2,
+            dash: Dash::Solid,
+        });
+        p.label(
+            format!("smallest safe {}", bytes_label(s)),
+            BLACK,
+            Anchor::Above(s as f64),
+            Swatch::Line(BLACK, Dash::Solid),
+        );
+    }
+    let (mut left, mut right) = (0, 0);
+    for s in &r.per_limit {
+        let v = s.limit_bytes as f64;
+        if v < x.lo {
+            left += s.trials;
+            continue;
         }
-        for (i, (label, bytes, color)) in lines.iter().enumerate() {
-            let x = *bytes as f64 / MIB;
-            chart
-                .draw_series(LineSeries::new(
-                    vec![(x, 0.0), (x, 1.05)],
-                    color.stroke_width(2),
-                ))
-                .map_err(err)?;
-            let y = 1.08 + 0.35 * (i as f64 / lines.len().max(1) as f64);
-            let text = Text::new(
-                label.clone(),
-                (x, y),
-                ("sans-serif", 12).into_font().color(color),
+        if v > x.hi {
+            right += s.trials;
+            continue;
+        }
+        let (shape, color) = match s.survived {
+            0 => (Shape::Cross, KILL),
+            n if n == s.trials => (Shape::Dot, GREEN),
+            _ => (Shape::Ring, ORANGE),
+        };
+        p.mark(Mark::Marker {
+            at: (v, s.survival_rate),
+            shape,
+            color,
+        });
+        if s.survived > 0 && s.survived < s.trials {
+            p.label(
+                format!(
+                    "{}/{} survived at {}",
+                    s.survived,
+                    s.trials,
+                    bytes_label(s.limit_bytes)
+                ),
+                ORANGE,
+                Anchor::Point(v, s.survival_rate),
+                Swatch::Marker(Shape::Ring, ORANGE),
             );
-            chart.draw_series(std::iter::once(text)).map_err(err)?;
         }
-        Ok(())
+    }
+    if left + right > 0 {
+        fig.entry(
+            format!(
+                "off the chart: {left} trial(s) below {}, {right} above {}",
+                bytes_label(x.lo as u64),
+                bytes_label(x.hi as u64)
+            ),
+            Swatch::Marker(Shape::Dot, BLACK),
+        );
+    }
+    let mut fits: Vec<Fit> = Vec::new();
+    for f in &formulas {
+        let v = f.recommended_bytes as f64;
+        let color = fit_color(f.fit);
+        let text = format!(
+            "{} {} {}",
+            f.name,
+            bytes_label(f.recommended_bytes),
+            f.fit.as_str()
+        );
+        if v > x.hi || v < x.lo {
+            fig.entry(
+                format!("{text}, off the chart"),
+                Swatch::Line(color, Dash::Dashed),
+            );
+        } else {
+            p.mark(Mark::VRule {
+                x: v,
+                color,
+                width: 2,
+                dash: Dash::Dashed,
+            });
+            p.label(
+                text,
+                color,
+                Anchor::Above(v),
+                Swatch::Line(color, Dash::Dashed),
+            );
+        }
+        if !fits.contains(&f.fit) {
+            fits.push(f.fit);
+        }
+    }
+    for fit in fits {
+        fig.entry(fit_meaning(fit), Swatch::Line(fit_color(fit), Dash::Dashed));
+    }
+    for f in r.formulas.iter().filter(|f| f.fit == Fit::Failed) {
+        fig.entry(
+            format!("{}: not evaluated", f.name),
+            Swatch::Line(KILL, Dash::Dotted),
+        );
+    }
+    fig.panels.push(p);
+    fig
+}
+
+fn title(r: &SearchResult) -> String {
+    let safe_formulas = r
+        .formulas
+        .iter()
+        .filter(|f| matches!(f.fit, Fit::Tight | Fit::Fine | Fit::Wasteful))
+        .count();
+    match r.min_safe_limit_bytes {
+        Some(s) => format!(
+            "{}: smallest safe limit {}{}; {safe_formulas} of {} formulas safe",
+            r.pod,
+            bytes_label(s),
+            r.oom_limit_bytes
+                .map(|k| format!(", OOMKilled at {}", bytes_label(k)))
+                .unwrap_or_default(),
+            r.formulas.len()
+        ),
+        None => format!(
+            "{}: no limit up to {} survived every trial",
+            r.pod,
+            bytes_label(r.range_bytes.1)
+        ),
     }
 }

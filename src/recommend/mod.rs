@@ -66,6 +66,45 @@ impl Advice {
     }
 }
 
+/// The advice as `oomsim recommend` prints it.
+pub fn text(advice: &[Advice]) -> String {
+    let mut s = String::new();
+    for a in advice {
+        s += &format!("Pod:        {}\nContainer:  {}\n", a.pod, a.container);
+        if let (Some(l), Some(r)) = (a.limit_bytes, a.request_bytes) {
+            s += &format!(
+                "Limits:     memory: {}\nRequests:   memory: {}\n",
+                fmt_quantity(l),
+                fmt_quantity(r)
+            );
+        }
+        for w in &a.why {
+            s += &format!("  because {w}\n");
+        }
+        if let Some(n) = &a.not_the_limit {
+            s += &format!("Not the limit: {n}\n");
+        }
+        for q in &a.qos {
+            s += &format!("QoS:        {q}\n");
+        }
+        for f in &a.flags {
+            s += &format!("Flag:       {f}\n");
+        }
+        if let (Some(p), Some(k)) = (a.patch(), a.kubectl()) {
+            s += &format!(
+                "Patch (kubectl patch deployment {} --patch-file patch.yaml):\n",
+                a.pod
+            );
+            for l in p.lines() {
+                s += &format!("  {l}\n");
+            }
+            s += &format!("Or:\n  {k}\n");
+        }
+        s += "\n";
+    }
+    s
+}
+
 fn round_up(bytes: f64, to: u64) -> u64 {
     ((bytes / to as f64).ceil() as u64).saturating_mul(to)
 }

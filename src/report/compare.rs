@@ -13,6 +13,8 @@ pub struct Row {
     pub current: String,
     pub baseline_bytes: Option<u64>,
     pub current_bytes: Option<u64>,
+    /// The most the current may reach before it is a regression (searches).
+    pub tolerance_bytes: Option<u64>,
     pub regression: bool,
     pub note: String,
 }

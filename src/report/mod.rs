@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::runtime::stats::RuntimeMemory;
 
-pub use writer::{Format, Json, write_json};
+pub use writer::{Format, Json, write_atomic, write_json};
 
 use crate::cgroup::{MemStat, OomKillMode, Swap};
 use crate::host::HostInfo;

@@ -11,6 +11,7 @@ mod diagnose;
 mod gpu;
 mod harness;
 mod node;
+mod pages;
 mod pods;
 mod runtimes;
 mod sizing;
@@ -44,6 +45,7 @@ const PLAIN: &[(&str, fn())] = tests![
     diagnose::bad_input_is_one_line_and_nothing_is_written,
     diagnose::recommend_patches_a_manifest_from_a_search,
     node::node_plan_reads_kubectl_yaml,
+    pages::every_page_is_self_contained,
     node::node_plan_reads_a_deployment_with_init_and_sidecar_containers,
     sizing::compare_refuses_mixed_files,
     vllm::plan_json_has_the_budget_and_the_start_check,
@@ -86,6 +88,9 @@ const CGROUPS: &[(&str, fn())] = tests![
     vllm::dynamic_cache_dies_where_the_plan_says_and_paged_preempts,
 ];
 
+/// Tests that need a browser: Debian's chromium.
+const BROWSER: &[(&str, fn())] = tests![pages::every_page_renders_in_chromium,];
+
 /// Tests that run an image: real cgroups and podman.
 const PODMAN: &[(&str, fn())] = tests![runtimes::image_runs_in_oomsims_cgroup,];
 
@@ -115,8 +120,7 @@ fn main() -> ExitCode {
         .with_kind("cgroups")
         .with_ignored_flag(missing.is_some() && !required)
     });
-    let podman = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
-        .any(|d| d.join("podman").is_file());
+    let podman = on_path("podman");
     let no_podman = missing.or((!podman).then_some("podman is not installed"));
     if let (Some(why), false) = (no_podman, required) {
         eprintln!("{} image tests are ignored: {why}", PODMAN.len());
@@ -131,8 +135,31 @@ fn main() -> ExitCode {
         .with_kind("podman")
         .with_ignored_flag(no_podman.is_some() && !required)
     });
-    let trials = plain.chain(cgroups).chain(images).collect();
+    let chromium = on_path("chromium");
+    if let (false, false) = (chromium, required) {
+        eprintln!(
+            "{} browser tests are ignored: chromium is not installed",
+            BROWSER.len()
+        );
+    }
+    let browser = BROWSER.iter().map(|&(name, f)| {
+        Trial::test(name, move || {
+            if chromium {
+                run(f)
+            } else {
+                Err(Failed::from("needs chromium, which is not installed"))
+            }
+        })
+        .with_kind("browser")
+        .with_ignored_flag(!chromium && !required)
+    });
+    let trials = plain.chain(cgroups).chain(images).chain(browser).collect();
     libtest_mimic::run(&args, trials).exit_code()
+}
+
+fn on_path(program: &str) -> bool {
+    std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .any(|d| d.join(program).is_file())
 }
 
 fn run(test: fn()) -> Result<(), Failed> {

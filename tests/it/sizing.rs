@@ -76,9 +76,15 @@ pub fn search_finds_the_kernel_peak_within_precision() {
     );
     assert_png_svg(
         &dir.path().join("search"),
-        &["survival rate", "measured minimum", "peak+30%"],
+        &["trials that survived", "smallest safe", "peak+30%"],
     );
-    assert_png_svg(&dir.path().join("distribution"), &["percentile"]);
+    assert_png_svg(
+        &dir.path().join("distribution"),
+        &["peak of each surviving trial", "time to OOMKilled"],
+    );
+    // The page of the search, with its charts inline and its formula table.
+    let page = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    assert!(page.contains("<svg") && page.contains("peak+30%"));
 }
 
 pub fn compare_flags_a_real_regression() {
