@@ -162,6 +162,21 @@ impl Panel {
         self.marks.push(m);
     }
 
+    /// A kill (an OOM kill, an eviction, a CUDA OOM): a cross and its label.
+    pub fn kill(&mut self, at: (f64, f64), text: impl Into<String>) {
+        self.mark(Mark::Marker {
+            at,
+            shape: Shape::Cross,
+            color: KILL,
+        });
+        self.label(
+            text,
+            KILL,
+            Anchor::Point(at.0, at.1),
+            Swatch::Marker(Shape::Cross, KILL),
+        );
+    }
+
     pub fn label(&mut self, text: impl Into<String>, color: RGBColor, at: Anchor, swatch: Swatch) {
         self.labels.push(Label {
             text: text.into(),

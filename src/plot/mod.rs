@@ -6,7 +6,9 @@
 mod axes;
 mod compare;
 mod distribution;
+mod draw;
 mod figure;
+mod gpu;
 mod render;
 mod runtime;
 mod safe_region;

@@ -5,10 +5,10 @@
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
-use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::axes::Axis;
-use super::figure::{Anchor, Dash, Entry, Figure, GREY, Label, Mark, Panel, Shape, Swatch};
+use super::draw::{marker, polyline, pt, style, swatch, text};
+use super::figure::{Anchor, Entry, Figure, GREY, Label, Mark, Panel};
 use super::text::{Align, Placer, Rect, Spot, along, around, text_box, width};
 use super::{PlotError, err};
 
@@ -118,32 +118,6 @@ fn layout(fig: &Figure, legend: &[Entry], (w, h): (f64, f64)) -> Layout {
         legend_rows: rows,
         title_size,
     }
-}
-
-/// A text at (x, y), centred vertically, as every label on a chart is.
-fn text<DB: DrawingBackend>(
-    root: &DrawingArea<DB, Shift>,
-    s: &str,
-    (x, y): (f64, f64),
-    align: Align,
-    size: f64,
-    color: RGBColor,
-) -> Result<(), PlotError> {
-    let h = match align {
-        Align::Left => HPos::Left,
-        Align::Center => HPos::Center,
-        Align::Right => HPos::Right,
-    };
-    let style = ("sans-serif", size)
-        .into_font()
-        .color(&color)
-        .pos(Pos::new(h, VPos::Center));
-    root.draw(&Text::new(s.to_string(), (x as i32, y as i32), style))
-        .map_err(err)
-}
-
-fn pt((x, y): (f64, f64)) -> (i32, i32) {
-    (x.round() as i32, y.round() as i32)
 }
 
 /// Points every few pixels along a polyline, for labels to keep off.
@@ -342,61 +316,6 @@ fn furniture(
         out.push((t, ((r.x0 + r.x1) / 2.0, r.y1 + 34.0), Align::Center, SMALL));
     }
     out
-}
-
-fn style(color: RGBColor, width: u32) -> ShapeStyle {
-    color.stroke_width(width)
-}
-
-fn polyline<DB: DrawingBackend>(
-    root: &DrawingArea<DB, Shift>,
-    points: Vec<(i32, i32)>,
-    s: ShapeStyle,
-    dash: Dash,
-) -> Result<(), PlotError> {
-    match dash {
-        Dash::Solid => root.draw(&PathElement::new(points, s)).map_err(err),
-        Dash::Dashed => root
-            .draw(&plotters::element::DashedPathElement::new(points, 8, 5, s))
-            .map_err(err),
-        Dash::Dotted => root
-            .draw(&plotters::element::DashedPathElement::new(points, 2, 4, s))
-            .map_err(err),
-    }
-}
-
-fn marker<DB: DrawingBackend>(
-    root: &DrawingArea<DB, Shift>,
-    (x, y): (i32, i32),
-    shape: Shape,
-    color: RGBColor,
-) -> Result<(), PlotError> {
-    match shape {
-        Shape::Cross => root.draw(&Cross::new((x, y), 6, color.stroke_width(3))),
-        Shape::Dot => root.draw(&Circle::new((x, y), 5, color.filled())),
-        Shape::Ring => root.draw(&Circle::new((x, y), 5, color.stroke_width(2))),
-        Shape::Triangle => root.draw(&TriangleMarker::new((x, y), 7, color.filled())),
-        Shape::Diamond => root.draw(&Polygon::new(
-            vec![(x, y - 6), (x + 6, y), (x, y + 6), (x - 6, y)],
-            color.filled(),
-        )),
-    }
-    .map_err(err)
-}
-
-fn swatch<DB: DrawingBackend>(
-    root: &DrawingArea<DB, Shift>,
-    (x, y): (f64, f64),
-    s: Swatch,
-) -> Result<(), PlotError> {
-    let (x, y) = pt((x, y));
-    match s {
-        Swatch::Line(c, dash) => polyline(root, vec![(x, y), (x + 20, y)], style(c, 2), dash),
-        Swatch::Area(c) => root
-            .draw(&Rectangle::new([(x, y - 5), (x + 20, y + 5)], c.filled()))
-            .map_err(err),
-        Swatch::Marker(shape, c) => marker(root, (x + 10, y), shape, c),
-    }
 }
 
 fn draw_marks<DB: DrawingBackend>(

@@ -7,12 +7,11 @@
 use std::path::{Path, PathBuf};
 
 use super::axes::{Axis, Scale, Unit, bytes_label, seconds_label};
-use super::figure::{Anchor, BLACK, Dash, Figure, KILL, Mark, Panel, SERIES, Shape, Swatch, light};
+use super::figure::{Anchor, BLACK, Dash, Figure, KILL, Mark, Panel, SERIES, Swatch, light};
 use super::{PlotError, both};
 use crate::k8s::Reason;
 use crate::report::{PodReport, Report};
 use crate::verdict::{Cause, Verdict};
-use crate::workload::events::Event;
 
 /// The timeline of a run, as `timeline.png` and `timeline.svg`.
 pub fn timeline(report: &Report, dir: &Path) -> Result<Vec<PathBuf>, PlotError> {
@@ -48,7 +47,7 @@ pub fn figure(report: &Report) -> Figure {
     }
     let pods = pods_panel(report, &x, &mut fig);
     fig.panels.push(pods);
-    if let Some(gpu) = gpu_panel(report, &x, &mut fig) {
+    if let Some(gpu) = super::gpu::panel(report, &x, &mut fig) {
         fig.panels.push(gpu);
     }
     fig
@@ -65,7 +64,7 @@ fn story(report: &Report) -> Option<&PodReport> {
 
 fn title(report: &Report) -> String {
     let Some(pod) = story(report) else {
-        if let Some(gpu) = gpu_summary(report) {
+        if let Some(gpu) = super::gpu::summary(report) {
             return gpu;
         }
         let peak = report.pods.iter().map(|p| p.peak_bytes).max().unwrap_or(0);
@@ -121,31 +120,6 @@ fn title(report: &Report) -> String {
     format!("{} {what}{more}", pod.name)
 }
 
-/// For a run that held device memory and ended well: the GPU is the story.
-fn gpu_summary(report: &Report) -> Option<String> {
-    let gpu = report.gpu.as_ref()?;
-    let peak = report
-        .pods
-        .iter()
-        .flat_map(|p| p.samples.iter().filter_map(|s| s.device_bytes))
-        .max()?;
-    let preempted: u64 = report
-        .pods
-        .iter()
-        .filter_map(|p| crate::workload::events::kv_run(&p.events))
-        .filter_map(|k| k.done.map(|d| d.preemptions))
-        .sum();
-    Some(format!(
-        "All pods Completed: GPU peak {} of {}{}",
-        bytes_label(peak),
-        bytes_label(gpu.total_bytes),
-        match preempted {
-            0 => String::new(),
-            n => format!(", {n} preemptions and no OOM"),
-        }
-    ))
-}
-
 /// Whose limit the kill hit: the container's own when it has one below
 /// the pod's, else the pod's.
 fn limit_reached(pod: &PodReport) -> String {
@@ -192,7 +166,7 @@ fn subtitle(report: &Report) -> String {
     )
 }
 
-fn bytes_axis(hi: f64) -> Axis {
+pub(super) fn bytes_axis(hi: f64) -> Axis {
     Axis::linear(0.0, hi.max(1.0), Unit::Bytes(Scale::for_max(hi)))
 }
 
@@ -247,17 +221,9 @@ fn node_panel(node: &crate::report::node::NodeReport, x: &Axis) -> Panel {
         Dash::Dotted,
     );
     for e in &node.evictions {
-        let at = (e.t_s, cap - e.available_bytes as f64);
-        p.mark(Mark::Marker {
-            at,
-            shape: Shape::Cross,
-            color: KILL,
-        });
-        p.label(
+        p.kill(
+            (e.t_s, cap - e.available_bytes as f64),
             format!("{} Evicted at {}", e.pod, seconds_label(e.t_s)),
-            KILL,
-            Anchor::Point(at.0, at.1),
-            Swatch::Marker(Shape::Cross, KILL),
         );
     }
     p
@@ -449,117 +415,6 @@ fn kills(p: &mut Panel, pod: &PodReport) {
         if let Some(run) = run {
             text.push_str(&format!(" (run {run})"));
         }
-        p.mark(Mark::Marker {
-            at,
-            shape: Shape::Cross,
-            color: KILL,
-        });
-        p.label(
-            text,
-            KILL,
-            Anchor::Point(at.0, at.1),
-            Swatch::Marker(Shape::Cross, KILL),
-        );
+        p.kill(at, text);
     }
-}
-
-/// Device memory per pod against the GPU's capacity, with the CUDA OOMs
-/// and the preemptions the workloads reported. None without device samples.
-fn gpu_panel(report: &Report, x: &Axis, fig: &mut Figure) -> Option<Panel> {
-    let gpu = report.gpu.as_ref()?;
-    let any = report
-        .pods
-        .iter()
-        .any(|p| p.samples.iter().any(|s| s.device_bytes.is_some()));
-    if !any {
-        return None;
-    }
-    let cap = gpu.total_bytes as f64;
-    let mut p = Panel::new(
-        x.clone(),
-        bytes_axis(cap * 1.04),
-        format!("GPU {} memory", gpu.index),
-    );
-    p.weight = 0.8;
-    p.mark(Mark::HRule {
-        y: cap,
-        color: BLACK,
-        width: 1,
-        dash: Dash::Solid,
-    });
-    p.label(
-        format!(
-            "GPU capacity {} ({})",
-            bytes_label(gpu.total_bytes),
-            gpu.backend
-        ),
-        BLACK,
-        Anchor::HRule(cap),
-        Swatch::Line(BLACK, Dash::Solid),
-    );
-    let mut preempted = 0u64;
-    for (i, pod) in report.pods.iter().enumerate() {
-        let color = SERIES[i % SERIES.len()];
-        let device: Vec<(f64, f64)> = pod
-            .samples
-            .iter()
-            .filter_map(|s| s.device_bytes.map(|d| (s.t_s, d as f64)))
-            .collect();
-        if device.is_empty() {
-            continue;
-        }
-        let at_t = |t: f64| {
-            device
-                .iter()
-                .filter(|d| d.0 <= t + 1e-3)
-                .map(|d| d.1)
-                .fold(0.0, f64::max)
-        };
-        p.mark(Mark::Line {
-            points: device.clone(),
-            color,
-            width: 2,
-            dash: Dash::Dashed,
-        });
-        fig.entry(
-            format!("{} on the GPU", pod.name),
-            Swatch::Line(color, Dash::Dashed),
-        );
-        let mut last = 0;
-        for e in &pod.events {
-            match &e.event {
-                Event::CudaOom { .. } => {
-                    let at = (e.t_s, at_t(e.t_s));
-                    p.mark(Mark::Marker {
-                        at,
-                        shape: Shape::Cross,
-                        color: KILL,
-                    });
-                    p.label(
-                        format!("{}: CUDA OOM at {}", pod.name, seconds_label(e.t_s)),
-                        KILL,
-                        Anchor::Point(at.0, at.1),
-                        Swatch::Marker(Shape::Cross, KILL),
-                    );
-                }
-                Event::KvProgress(s) | Event::KvDone(s) if s.preemptions > last => {
-                    last = s.preemptions;
-                    p.mark(Mark::Marker {
-                        at: (e.t_s, at_t(e.t_s)),
-                        shape: Shape::Diamond,
-                        color,
-                    });
-                }
-                _ => {}
-            }
-        }
-        preempted += last;
-    }
-    if preempted > 0 {
-        fig.entry(
-            format!("preemptions ({preempted} in all): vLLM recomputes, no OOM"),
-            Swatch::Marker(Shape::Diamond, SERIES[0]),
-        );
-    }
-    Some(p)
 }
