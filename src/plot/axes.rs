@@ -93,7 +93,12 @@ pub struct Axis {
 impl Axis {
     /// A linear axis over [lo, hi], widened to round tick values.
     pub fn linear(lo: f64, hi: f64, unit: Unit) -> Axis {
-        let hi = if hi > lo { hi } else { lo + 1.0 };
+        let (lo, hi) = if lo.is_finite() && hi.is_finite() {
+            (lo, hi)
+        } else {
+            (0.0, 1.0)
+        };
+        let hi = if hi > lo { hi } else { lo + unit_size(unit) };
         let scale = unit_size(unit);
         let step = nice_step((hi - lo) / scale / 5.0) * scale;
         Axis {
@@ -132,7 +137,7 @@ impl Axis {
         if self.log {
             let mut out = Vec::new();
             let mut decade = self.lo;
-            while decade <= self.hi * 1.0001 {
+            while decade <= self.hi * 1.0001 && out.len() < 60 {
                 for m in [1.0, 2.0, 5.0] {
                     let v = decade * m;
                     if v <= self.hi * 1.0001 {
@@ -145,7 +150,8 @@ impl Axis {
         }
         let scale = unit_size(self.unit);
         let step = nice_step((self.hi - self.lo) / scale / 5.0) * scale;
-        let n = ((self.hi - self.lo) / step).round() as usize;
+        // At most a few dozen ticks, whatever the range.
+        let n = (((self.hi - self.lo) / step).round() as usize).min(40);
         (0..=n).map(|k| self.lo + step * k as f64).collect()
     }
 

@@ -48,10 +48,11 @@ fn window(r: &SearchResult) -> (f64, f64) {
     let safe = r.min_safe_limit_bytes.map(|b| b as f64);
     let killed = r.oom_limit_bytes.map(|b| b as f64);
     let all = || r.per_limit.iter().map(|s| s.limit_bytes as f64);
-    let lo = killed
-        .or(safe)
-        .unwrap_or_else(|| all().fold(f64::MAX, f64::min));
-    let hi = safe.or(killed).unwrap_or_else(|| all().fold(0.0, f64::max));
+    // No kill and no survivor: the trials' span, or the range asked.
+    let span_lo = all().reduce(f64::min).unwrap_or(r.range_bytes.0 as f64);
+    let span_hi = all().reduce(f64::max).unwrap_or(r.range_bytes.1 as f64);
+    let lo = killed.or(safe).unwrap_or(span_lo);
+    let hi = safe.or(killed).unwrap_or(span_hi).max(lo);
     let near = hi * 2.0;
     let hi = r
         .formulas

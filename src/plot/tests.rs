@@ -468,3 +468,25 @@ fn series_colours_stay_apart_for_colour_blind_readers() {
         }
     }
 }
+
+#[test]
+fn empty_results_draw_without_panicking() {
+    let mut r = report("leak-ramp");
+    for pod in &mut r.pods {
+        pod.samples.clear();
+        pod.containers.clear();
+        pod.events.clear();
+    }
+    check_labels("no samples", &timeline::figure(&r));
+    let mut s = search_result("sizing-python");
+    s.per_limit.clear();
+    s.trials.clear();
+    s.formulas.clear();
+    s.min_safe_limit_bytes = None;
+    s.oom_limit_bytes = None;
+    let fig = search::figure(&s);
+    assert!(fig.title.contains("no limit up to"), "{}", fig.title);
+    check_labels("empty search", &fig);
+    svg(&distribution::figure(&s)).unwrap();
+    svg(&compare::figure(&[])).unwrap();
+}
