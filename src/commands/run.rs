@@ -44,7 +44,7 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
     if let Err(e) = crate::plot::timeline(&report, &out_dir) {
         eprintln!("oomsim: warning: timeline plot not drawn: {e}");
     }
-    page(&out_dir, &crate::html::run(&report, &[], &out_dir));
+    page(&out_dir, &crate::html::run(&report, &[]));
     let report_path = out_dir.join(report::REPORT_FILE);
     if args.quiet {
         println!("{}", report_path.display());
@@ -61,7 +61,7 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
     }
     if let Some(spec) = &plan.search {
         let searches = run_search(&plan, spec, &out_dir, args.quiet)?;
-        page(&out_dir, &crate::html::run(&report, &searches, &out_dir));
+        page(&out_dir, &crate::html::run(&report, &searches));
         if let Some(code) = interrupted() {
             return Ok(code);
         }

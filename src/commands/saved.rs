@@ -43,7 +43,7 @@ pub fn plot(file: &Path, out: Option<PathBuf>) -> Result<u8, Failure> {
     let base = file.parent().unwrap_or(Path::new("."));
     let (mut drawn, page) = match crate::report::load(file)? {
         Saved::Search(r) => (crate::plot::search(&r, &dir)?, html::search(&r, base)),
-        Saved::Report(r) => (crate::plot::timeline(&r, &dir)?, html::run(&r, &[], base)),
+        Saved::Report(r) => (crate::plot::timeline(&r, &dir)?, html::run(&r, &[])),
     };
     drawn.push(html::write(&dir, &page).map_err(|e| Failure::flag("--out", e))?);
     for f in drawn {

@@ -10,7 +10,7 @@ use crate::recommend;
 use crate::report::compare::Row;
 use crate::report::search::{Fit, SearchResult};
 use crate::report::text::Text;
-use crate::report::{Format, Report, Saved};
+use crate::report::{Format, Report};
 use crate::units::fmt_human;
 use crate::workload::events::Event;
 
@@ -62,8 +62,8 @@ fn formulas(r: &SearchResult) -> String {
     )
 }
 
-fn advice(saved: &Saved, base: &std::path::Path) -> String {
-    pre(&recommend::text(&recommend::advise(saved, base)))
+fn advice(advice: &[recommend::Advice]) -> String {
+    pre(&recommend::text(advice))
 }
 
 fn event_text(e: &Event) -> Option<String> {
@@ -208,20 +208,17 @@ fn host(r: &Report) -> String {
 }
 
 /// The page of `oomsim run`, with the searches it ran (each with its folder).
-pub fn run(
-    r: &Report,
-    searches: &[(SearchResult, std::path::PathBuf)],
-    dir: &std::path::Path,
-) -> String {
-    let mut page = Page::new(figures::timeline(r).title);
+pub fn run(r: &Report, searches: &[(SearchResult, std::path::PathBuf)]) -> String {
+    let timeline = figures::timeline(r);
+    let mut page = Page::new(timeline.title.clone());
     let text = Text.render(r).unwrap_or_else(|e| e.to_string());
     page.section("verdicts", "Verdicts", pre(&text));
     let mut plots = figure(
-        &figures::timeline(r),
+        &timeline,
         "What memory did and when each pod ended: limits dashed, requests dotted, kills marked.",
     );
     for (s, _) in searches {
-        plots += &search_figures(s);
+        plots += &search_figures(&figures::search(s), s);
     }
     page.section("plots", "Charts", plots);
     if !searches.is_empty() {
@@ -236,9 +233,9 @@ pub fn run(
         );
     }
     page.section("events", "Events", events(r));
-    let mut patch = advice(&Saved::Report(Box::new(r.clone())), dir);
+    let mut patch = advice(&recommend::from_report(r));
     for (s, d) in searches {
-        patch += &advice(&Saved::Search(Box::new(s.clone())), d);
+        patch += &advice(&[recommend::from_search(s, d)]);
     }
     page.section("patch", "Recommended", patch);
     if !r.warnings.is_empty() {
@@ -248,9 +245,11 @@ pub fn run(
     page.render(&format!("oomsim run · scenario {}", r.scenario))
 }
 
-fn search_figures(s: &SearchResult) -> String {
+/// The search chart (already built: its title heads the page) and the
+/// trials' distribution.
+fn search_figures(chart: &crate::plot::Figure, s: &SearchResult) -> String {
     figure(
-        &figures::search(s),
+        chart,
         "Where the boundary is: killed limits shaded, the smallest safe limit in black, each formula coloured by its verdict.",
     ) + &figure(
         &figures::distribution(s),
@@ -260,10 +259,11 @@ fn search_figures(s: &SearchResult) -> String {
 
 /// The page of `oomsim search`.
 pub fn search(s: &SearchResult, dir: &std::path::Path) -> String {
-    let mut page = Page::new(figures::search(s).title);
+    let chart = figures::search(s);
+    let mut page = Page::new(chart.title.clone());
     let text = Text.render(s).unwrap_or_else(|e| e.to_string());
     page.section("verdicts", "Search", pre(&text));
-    page.section("plots", "Charts", search_figures(s));
+    page.section("plots", "Charts", search_figures(&chart, s));
     page.section(
         "formulas",
         "Sizing formulas against the smallest safe limit",
@@ -272,7 +272,7 @@ pub fn search(s: &SearchResult, dir: &std::path::Path) -> String {
     page.section(
         "patch",
         "Recommended",
-        advice(&Saved::Search(Box::new(s.clone())), dir),
+        advice(&[recommend::from_search(s, dir)]),
     );
     page.section(
         "host",

@@ -516,11 +516,7 @@ fn leader<DB: DrawingBackend>(
     }
     root.draw(&PathElement::new(
         vec![pt(from), pt(to)],
-        light(l.color).stroke_width(1),
+        super::figure::light(l.color, 0.6).stroke_width(1),
     ))
     .map_err(err)
-}
-
-fn light(c: RGBColor) -> RGBColor {
-    super::figure::light(c, 0.6)
 }

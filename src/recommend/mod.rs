@@ -118,7 +118,7 @@ pub fn advise(saved: &Saved, base: &Path) -> Vec<Advice> {
     }
 }
 
-fn from_search(s: &SearchResult, base: &Path) -> Advice {
+pub fn from_search(s: &SearchResult, base: &Path) -> Advice {
     let mut a = Advice {
         pod: s.pod.clone(),
         container: s.pod.clone(),
@@ -225,7 +225,7 @@ pub fn flags(rt: &RuntimeMemory, limit: u64) -> Vec<String> {
     }
 }
 
-fn from_report(r: &Report) -> Vec<Advice> {
+pub fn from_report(r: &Report) -> Vec<Advice> {
     r.pods.iter().map(|p| pod_advice(r, p)).collect()
 }
 
