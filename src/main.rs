@@ -2,11 +2,13 @@
 //! outcome into an exit code. The data flows one way: YAML -> Plan -> Run
 //! (cgroups, children, monitors) -> Events -> Verdict -> Report -> Plots.
 
+mod bounded;
 mod cgroup;
 mod cli;
 mod commands;
 mod compare;
 mod diagnose;
+mod fault;
 mod gpu;
 mod host;
 mod html;
@@ -33,12 +35,14 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    cli::panic::install_hook();
     let cli = cli::Cli::parse();
-    match commands::dispatch(cli.command) {
-        Ok(code) => ExitCode::from(code),
-        Err(f) => {
-            eprintln!("oomsim: {}", f.message);
+    match std::panic::catch_unwind(|| commands::dispatch(cli.command)) {
+        Ok(Ok(code)) => ExitCode::from(code),
+        Ok(Err(f)) => {
+            eprintln!("oomsim: {}", cli::failure::shorten(&f.message));
             ExitCode::from(f.code)
         }
+        Err(payload) => cli::panic::exit_after(payload.as_ref()),
     }
 }

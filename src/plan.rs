@@ -423,6 +423,9 @@ pub struct SearchSpec {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct NodeSpec {
     pub capacity_bytes: u64,
+    /// Where the capacity was written (`file:line: node.capacity`).
+    #[serde(skip)]
+    pub capacity_field: String,
     /// kubeReserved + systemReserved memory.
     pub reserved_bytes: u64,
     pub hard: Threshold,

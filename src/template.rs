@@ -118,10 +118,12 @@ fn names_a_binding(text: &str) -> bool {
 /// What is between braces: a template, or None for literal text.
 fn template(inner: &str) -> Result<Option<Piece<'_>>, TemplateError> {
     let parse = |source: &str| {
-        Expr::parse(source, &NAMES).map_err(|e| TemplateError::Expr {
-            template: inner.to_string(),
-            source: e,
-        })
+        Expr::parse(source, &NAMES)
+            .and_then(|e| e.check_divisors(&|_| None).map(|()| e))
+            .map_err(|e| TemplateError::Expr {
+                template: inner.to_string(),
+                source: e,
+            })
     };
     let Some((source, unit)) = inner.rsplit_once(':') else {
         return if names_a_binding(inner) {

@@ -96,3 +96,82 @@ impl From<PlotError> for Failure {
         Failure::internal(format!("plot: {e}"))
     }
 }
+
+/// The most of a quoted value a message shows.
+const QUOTED_SHOWN: usize = 64;
+/// The longest message line.
+const LINE_MAX: usize = 1000;
+
+/// A message as printed: quoted values longer than [`QUOTED_SHOWN`]
+/// characters cut (with their length said), the whole line at most
+/// [`LINE_MAX`] characters, so a 50 MB scalar is never echoed.
+pub fn shorten(line: &str) -> String {
+    let mut out = String::new();
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c != '"' {
+            continue;
+        }
+        let mut inner = String::new();
+        let mut closed = false;
+        while let Some(d) = chars.next() {
+            if d == '\\' {
+                inner.push(d);
+                if let Some(e) = chars.next() {
+                    inner.push(e);
+                }
+            } else if d == '"' {
+                closed = true;
+                break;
+            } else {
+                inner.push(d);
+            }
+        }
+        let n = inner.chars().count();
+        if n > QUOTED_SHOWN {
+            out.extend(inner.chars().take(QUOTED_SHOWN));
+            out.push_str(&format!("...\" ({n} characters)"));
+        } else {
+            out.push_str(&inner);
+            if closed {
+                out.push('"');
+            }
+        }
+    }
+    let n = out.chars().count();
+    if n > LINE_MAX {
+        let kept: String = out.chars().take(LINE_MAX).collect();
+        return format!("{kept}... ({} more characters)", n - LINE_MAX);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_quoted_values_are_cut_and_short_ones_kept() {
+        let long = "x".repeat(5_000_000);
+        let line = shorten(&format!("t.yaml:1: name: \"{long}\" is not a valid name"));
+        assert_eq!(
+            line,
+            format!(
+                "t.yaml:1: name: \"{}...\" (5000000 characters) is not a valid name",
+                "x".repeat(64)
+            )
+        );
+        let short = "t.yaml:5: pods[0].kind: \"lek\" is not a workload kind";
+        assert_eq!(shorten(short), short);
+        assert_eq!(shorten(r#"a "q\"uote" b"#), r#"a "q\"uote" b"#);
+        assert_eq!(shorten("unclosed \"abc"), "unclosed \"abc");
+    }
+
+    #[test]
+    fn long_lines_are_cut() {
+        let line = shorten(&"y".repeat(3000));
+        assert!(line.starts_with(&"y".repeat(1000)));
+        assert!(line.ends_with("... (2000 more characters)"), "{line}");
+    }
+}

@@ -4,6 +4,7 @@
 
 pub mod args;
 pub mod failure;
+pub mod panic;
 pub mod resolve;
 
 pub use args::{Cli, Cmd};

@@ -1,9 +1,9 @@
 //! `oomsim diagnose` and `oomsim recommend`: files in, advice out; no root,
 //! no cgroup.
 
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
+use crate::bounded;
 use crate::cli::args::{DiagnoseArgs, RecommendArgs};
 use crate::cli::{Failure, exit};
 use crate::diagnose::{self, emit};
@@ -17,13 +17,12 @@ fn read_all(files: &[PathBuf]) -> Result<Vec<(String, String)>, Failure> {
     files
         .iter()
         .map(|f| {
-            let mut bytes = Vec::new();
-            let r = if f.as_os_str() == "-" {
-                std::io::stdin().read_to_end(&mut bytes).map(|_| ())
+            let bytes = if f.as_os_str() == "-" {
+                bounded::read_bytes(std::io::stdin(), bounded::EVIDENCE_MAX)
             } else {
-                std::fs::File::open(f).and_then(|mut h| h.read_to_end(&mut bytes).map(|_| ()))
-            };
-            r.map_err(|e| Failure::input(format!("{}: {e}", f.display())))?;
+                std::fs::File::open(f).and_then(|h| bounded::read_bytes(h, bounded::EVIDENCE_MAX))
+            }
+            .map_err(|e| Failure::input(format!("{}: {e}", f.display())))?;
             let name = if f.as_os_str() == "-" {
                 "stdin".into()
             } else {
@@ -86,7 +85,7 @@ pub fn recommend(args: &RecommendArgs) -> Result<u8, Failure> {
                 text.trim()
             ))
         })?;
-    let original = std::fs::read_to_string(path)
+    let original = bounded::read_text(path, bounded::CONFIG_MAX)
         .map_err(|e| Failure::input(format!("{}: {e}", path.display())))?;
     let container = args.container.as_deref().unwrap_or(&a.container);
     let patched = manifest::patch(&original, container, &fmt_quantity(l), &fmt_quantity(r))

@@ -10,8 +10,8 @@ use crate::units::{self, fmt_quantity};
 pub fn plan(a: &NodePlanArgs) -> Result<u8, Failure> {
     let capacity = positive_bytes("--capacity", &a.capacity)?;
     let shown = a.pods.display().to_string();
-    let text =
-        std::fs::read_to_string(&a.pods).map_err(|e| Failure::input(format!("{shown}: {e}")))?;
+    let text = crate::bounded::read_text(&a.pods, crate::bounded::CONFIG_MAX)
+        .map_err(|e| Failure::input(format!("{shown}: {e}")))?;
     let pods = pods_from_manifest(&text, &shown)?;
     let mut usage = Vec::new();
     for u in &a.usage {

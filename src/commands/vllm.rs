@@ -12,19 +12,21 @@ use crate::units;
 /// The plan's inputs from the flags, checked.
 fn inputs(a: &VllmPlanArgs) -> Result<vllm::Inputs, Failure> {
     let bytes = |flag: &str, v: &str| units::parse_bytes(v).map_err(|e| Failure::flag(flag, e));
-    let positive = |flag: &str, v: u64| {
-        if v == 0 {
-            Err(Failure::input(format!("{flag}: must be more than zero")))
-        } else {
-            Ok(v)
-        }
+    // Far above any real model or server, so the arithmetic stays in 64 bits.
+    let within = |flag: &str, v: u64, max: u64| match v {
+        0 => Err(Failure::input(format!("{flag}: must be more than zero"))),
+        v if v > max => Err(Failure::input(format!("{flag}: {v} is more than {max}"))),
+        v => Ok(v),
     };
+    let positive = |flag: &str, v: u64| within(flag, v, 1 << 26);
     let mut cfg = match (&a.model, a.layers) {
         (Some(path), _) => ModelConfig::load(path)?,
         (None, Some(layers)) => {
-            let kv = positive("--kv-heads", a.kv_heads.unwrap_or(1))?;
-            let hd = positive("--head-dim", a.head_dim.unwrap_or(128))?;
-            let mut cfg = ModelConfig::synthetic(positive("--layers", layers)?, kv, hd, a.vocab);
+            let kv = within("--kv-heads", a.kv_heads.unwrap_or(1), 1 << 10)?;
+            let hd = within("--head-dim", a.head_dim.unwrap_or(128), 1 << 14)?;
+            let layers = within("--layers", layers, 1 << 10)?;
+            let vocab = within("--vocab", a.vocab, 1 << 22)?;
+            let mut cfg = ModelConfig::synthetic(layers, kv, hd, vocab);
             // No config, no limit of its own: what is asked for is allowed.
             cfg.max_len.tokens = cfg.max_len.tokens.max(a.max_model_len.unwrap_or(0));
             cfg
@@ -66,7 +68,7 @@ fn inputs(a: &VllmPlanArgs) -> Result<vllm::Inputs, Failure> {
     inp.dtype = dt;
     inp.kv_dtype = kv_dt;
     inp.utilization = a.gpu_memory_utilization;
-    inp.tensor_parallel = positive("--tensor-parallel-size", a.tensor_parallel_size)?;
+    inp.tensor_parallel = within("--tensor-parallel-size", a.tensor_parallel_size, 1 << 10)?;
     inp.model
         .check_tp(inp.tensor_parallel)
         .map_err(|e| Failure::flag("--tensor-parallel-size", e))?;
@@ -78,7 +80,7 @@ fn inputs(a: &VllmPlanArgs) -> Result<vllm::Inputs, Failure> {
         "--max-num-batched-tokens",
         a.max_num_batched_tokens.unwrap_or(batched),
     )?;
-    inp.block_size = positive("--block-size", a.block_size)?;
+    inp.block_size = within("--block-size", a.block_size, 1 << 16)?;
     inp.hybrid_disabled = a.disable_hybrid_kv_cache_manager;
     inp.prefix_caching = !a.no_enable_prefix_caching;
     let opt = |flag: &str, v: &Option<String>| v.as_deref().map(|v| bytes(flag, v)).transpose();

@@ -106,6 +106,7 @@ fn event_text(e: &Event) -> Option<String> {
             s.peak_concurrency.unwrap_or(s.concurrency)
         ),
         Event::Error { message } => format!("workload error: {message}"),
+        Event::Panicked { message } => format!("oomsim's workload panicked: {message}"),
         Event::KvProgress(_) | Event::Unknown => return None,
     })
 }

@@ -6,6 +6,7 @@
 //! field a later version added has a default, and a reader refuses only a
 //! report from a newer version than itself.
 
+mod check;
 pub mod compare;
 pub mod node;
 pub mod runtime;
@@ -52,11 +53,19 @@ pub enum ReportError {
         path: String,
         source: serde_json::Error,
     },
-    #[error("{path}: not an oomsim {kind}: {source}")]
+    #[error("{path}: not an oomsim {kind}: {field}: {source}")]
     Shape {
         path: String,
         kind: &'static str,
+        field: String,
         source: serde_json::Error,
+    },
+    #[error("{path}: not a meaningful {kind}: {field}: {why}")]
+    Meaningless {
+        path: String,
+        kind: &'static str,
+        field: String,
+        why: String,
     },
     #[error("cannot encode as JSON: {0}")]
     Encode(serde_json::Error),
@@ -296,9 +305,11 @@ pub enum Saved {
 /// Read a saved report.json or search.json, of this schema version or older.
 pub fn load(path: &Path) -> Result<Saved, ReportError> {
     let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| ReportError::Io {
-        path: shown.clone(),
-        source,
+    let text = crate::bounded::read_text(path, crate::bounded::REPORT_MAX).map_err(|source| {
+        ReportError::Io {
+            path: shown.clone(),
+            source,
+        }
     })?;
     parse(&shown, &text)
 }
@@ -318,19 +329,30 @@ pub fn parse(shown: &str, text: &str) -> Result<Saved, ReportError> {
     if found > u64::from(SCHEMA_VERSION) {
         return Err(ReportError::Newer { path: shown, found });
     }
-    let shape = |kind| {
-        let path = shown.clone();
-        move |source| ReportError::Shape { path, kind, source }
+    let search = value.get("min_safe_limit_bytes").is_some();
+    let kind = if search { SEARCH_FILE } else { REPORT_FILE };
+    let shape = |e: serde_path_to_error::Error<serde_json::Error>| ReportError::Shape {
+        path: shown.clone(),
+        kind,
+        field: e.path().to_string(),
+        source: e.into_inner(),
     };
-    if value.get("min_safe_limit_bytes").is_some() {
-        serde_json::from_value(value)
-            .map(|r| Saved::Search(Box::new(r)))
-            .map_err(shape(SEARCH_FILE))
+    let (saved, checked) = if search {
+        let s: SearchResult = serde_path_to_error::deserialize(value).map_err(shape)?;
+        let checked = check::search(&s);
+        (Saved::Search(Box::new(s)), checked)
     } else {
-        serde_json::from_value(value)
-            .map(|r| Saved::Report(Box::new(r)))
-            .map_err(shape(REPORT_FILE))
-    }
+        let r: Report = serde_path_to_error::deserialize(value).map_err(shape)?;
+        let checked = check::report(&r);
+        (Saved::Report(Box::new(r)), checked)
+    };
+    checked.map_err(|i| ReportError::Meaningless {
+        path: shown.clone(),
+        kind,
+        field: i.field,
+        why: i.why,
+    })?;
+    Ok(saved)
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ use std::time::SystemTime;
 pub use preflight::{Preflight, preflight};
 
 use crate::cgroup::{self, Cgroup, CgroupError, MemStat, OomKillMode, RunGroup, Swap};
+use crate::fault;
 use crate::gpu::{self, GpuError};
 use crate::host::HostError;
 use crate::k8s::Pod;
@@ -28,7 +29,7 @@ use crate::monitor::watch::{WatchedPod, Watcher};
 use crate::plan::{Plan, PodPlan};
 use crate::report::{self, Report};
 use crate::signals;
-use crate::workload::events::ENV_EVENTS;
+use crate::workload::events::{ENV_EVENTS, Event};
 use eviction::{EvictedFlag, EvictionLoop, WatchedContainer};
 use pod::{ContainerCtx, PodEnd, PodStop, run_pod};
 use pod_report::{Counters, Gathered, NodeCgroups, PodNode, file_stem, pod_report};
@@ -65,6 +66,16 @@ pub enum RunError {
         pod: String,
         container: String,
         source: Box<crate::template::TemplateError>,
+    },
+    /// oomsim's own workload code panicked in the child: oomsim's failure,
+    /// never the pod's verdict.
+    #[error(
+        "pod {pod}, container {container}: oomsim's workload panicked: {message} (a bug in oomsim; no verdict)"
+    )]
+    WorkloadPanicked {
+        pod: String,
+        container: String,
+        message: String,
     },
     #[error("the trial at {limit} could not start its pod: {message}")]
     TrialStart { limit: String, message: String },
@@ -179,6 +190,7 @@ pub fn run(
         container_groups.push(groups);
         swaps.push(swap);
     }
+    fault::point(fault::Point::CgroupsCreated);
     if let Some(w) = swap_warning(plan, &swaps, host.swap_total_bytes) {
         eprintln!("oomsim: warning: {w}");
         warnings.push(w);
@@ -330,8 +342,10 @@ pub fn run(
         warnings.push(e.clone());
     }
     let mut pods = Vec::with_capacity(plan.pods.len());
+    fault::point(fault::Point::PodsEnded);
     for (i, (pod, end)) in plan.pods.iter().zip(ends).enumerate() {
         let end = end?;
+        workload_panic(pod, &end)?;
         // The driver frees a dead process's device memory; so does the ledger.
         if let Some(d) = &device {
             d.ledger.release_pod(i as u32);
@@ -386,6 +400,22 @@ pub fn run(
     report::write_json(&out_dir.join(report::REPORT_FILE), &report)?;
     cleanup?;
     Ok(report)
+}
+
+/// A workload child that panicked fails the run: its exit is no verdict.
+fn workload_panic(pod: &PodPlan, end: &PodEnd) -> Result<(), RunError> {
+    for (c, ended) in pod.containers.iter().zip(&end.containers) {
+        for e in ended.instances.iter().flat_map(|i| &i.events) {
+            if let Event::Panicked { message } = &e.event {
+                return Err(RunError::WorkloadPanicked {
+                    pod: pod.name.clone(),
+                    container: c.name.clone(),
+                    message: message.clone(),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// What the eviction loop watches of each pod.

@@ -245,6 +245,7 @@ pub fn run_pod(
             .filter(|(_, c)| initialized && !halted() && c.kind == ContainerKind::Regular)
             .map(|(j, _)| (j, s.spawn(move || run(j, None, false))))
             .collect();
+        crate::fault::point(crate::fault::Point::PodStarted);
         for (j, h) in regular {
             ends[j] = Some(joined(h, &pod.containers[j].name));
         }

@@ -24,7 +24,7 @@ pub fn preflight(plan: &Plan) -> Result<Preflight, HostError> {
     let mem = host::meminfo()?;
     // A node's capacity bounds every pod inside it, whatever their limits.
     let limits: Vec<(String, u64)> = match &plan.node {
-        Some(n) => vec![("node.capacity".into(), n.capacity_bytes)],
+        Some(n) => vec![(n.capacity_field.clone(), n.capacity_bytes)],
         None => plan
             .pods
             .iter()

@@ -47,9 +47,11 @@ pub struct Loaded {
 /// Read and check a scenario file; `strict` refuses what is otherwise a warning.
 pub fn load(path: &Path, strict: bool) -> Result<Loaded, ScenarioError> {
     let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
-        path: shown.clone(),
-        source,
+    let text = crate::bounded::read_text(path, crate::bounded::CONFIG_MAX).map_err(|source| {
+        ScenarioError::Read {
+            path: shown.clone(),
+            source,
+        }
     })?;
     parse(&text, &shown, strict)
 }
@@ -61,7 +63,12 @@ pub fn parse(text: &str, shown: &str, strict: bool) -> Result<Loaded, ScenarioEr
             path: shown.to_string(),
         });
     }
-    let raw: RawScenario = serde_saphyr::from_str(text).map_err(|e| {
+    // The path serde was at when it failed names the field in the message.
+    let mut track = serde_path_to_error::Track::new();
+    let raw: Result<RawScenario, _> = serde_saphyr::with_deserializer_from_str(text, |de| {
+        serde::Deserialize::deserialize(serde_path_to_error::Deserializer::new(de, &mut track))
+    });
+    let raw = raw.map_err(|e| {
         let (line, column) = e
             .location()
             .map(|l| (l.line(), l.column()))
@@ -70,7 +77,7 @@ pub fn parse(text: &str, shown: &str, strict: bool) -> Result<Loaded, ScenarioEr
             path: shown.to_string(),
             line,
             column,
-            message: yaml_message(&e.to_string()),
+            message: located(&field_path(&track.path()), &yaml_message(&e.to_string())),
         }
     })?;
     let checker = check::Checker {
@@ -84,6 +91,50 @@ pub fn parse(text: &str, shown: &str, strict: bool) -> Result<Loaded, ScenarioEr
         plan,
         warnings: checker.warnings.into_inner(),
     })
+}
+
+/// serde's path as the scenario's field names: `pods[0].priority`, without
+/// the `value` that a spanned field's inner value adds.
+fn field_path(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for s in path.iter() {
+        match s {
+            Segment::Seq { index } => out.push_str(&format!("[{index}]")),
+            Segment::Map { key } if key == "value" => {}
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(key);
+            }
+            Segment::Unknown => {}
+        }
+    }
+    out
+}
+
+/// The field serde was reading (`pods[0].priority`) and, for a value of the
+/// wrong type, what the field wants.
+fn located(field: &str, message: &str) -> String {
+    let wants = match message {
+        "invalid u32" | "invalid u64" => Some("a whole number, 0 or more"),
+        "invalid i32" | "invalid i64" => Some("a whole number"),
+        "invalid f64" | "invalid f32" => Some("a number"),
+        "invalid boolean" => Some("true or false"),
+        "expected string scalar" => Some("a string"),
+        "expected sequence start" => Some("a list"),
+        "expected mapping start" => Some("a mapping (key: value)"),
+        _ => None,
+    };
+    let message = match wants {
+        Some(w) => format!("{message}: it must be {w}"),
+        None => message.to_string(),
+    };
+    match field {
+        "" => message,
+        f => format!("{f}: {message}"),
+    }
 }
 
 /// serde-saphyr renders a snippet over several lines; keep only the message.

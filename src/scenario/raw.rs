@@ -203,6 +203,6 @@ pub struct RawWorkload {
 #[serde(deny_unknown_fields)]
 pub struct RawExpect {
     pub reason: Option<Text>,
-    pub exit_code: Option<i32>,
+    pub exit_code: Option<Spanned<i32>>,
     pub within: Option<Text>,
 }

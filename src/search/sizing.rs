@@ -26,7 +26,19 @@ pub enum ExprError {
     NoValue(String),
     #[error("division by zero")]
     DivisionByZero,
+    #[error("divides by something that is always zero")]
+    ZeroDivisor,
+    #[error("longer than {MAX_LEN} characters")]
+    TooLong,
+    #[error("nested deeper than {MAX_DEPTH} parentheses or signs")]
+    TooDeep,
 }
+
+/// The longest formula read: parsing and evaluating recurse, so both the
+/// length (left-nested chains) and the nesting (parentheses, unary minus)
+/// are bounded, far above any real formula.
+pub const MAX_LEN: usize = 1000;
+pub const MAX_DEPTH: usize = 32;
 
 /// Names a user formula may use besides the scenario's `vars`.
 pub const BUILTIN_VARS: [&str; 4] = ["peak", "p90", "min_safe", "oom_limit"];
@@ -183,8 +195,15 @@ enum Node {
 impl Expr {
     /// Parse; every identifier must be one of `known`.
     pub fn parse(source: &str, known: &[&str]) -> Result<Expr, ExprError> {
+        if source.chars().count() > MAX_LEN {
+            return Err(ExprError::TooLong);
+        }
         let tokens = tokenize(source)?;
-        let mut p = Parser { tokens, pos: 0 };
+        let mut p = Parser {
+            tokens,
+            pos: 0,
+            depth: 0,
+        };
         let node = p.expr()?;
         if let Some(t) = p.tokens.get(p.pos) {
             return Err(ExprError::Unexpected {
@@ -209,6 +228,27 @@ impl Expr {
 
     pub fn eval(&self, var: &dyn Fn(&str) -> Option<f64>) -> Result<f64, ExprError> {
         eval(&self.node, var)
+    }
+
+    /// Refuse a divisor that is zero whatever the run measures: one made of
+    /// numbers and the `constants` alone (names only a run gives are None).
+    pub fn check_divisors(&self, constants: &dyn Fn(&str) -> Option<f64>) -> Result<(), ExprError> {
+        zero_divisor(&self.node, constants)
+    }
+}
+
+fn zero_divisor(n: &Node, constants: &dyn Fn(&str) -> Option<f64>) -> Result<(), ExprError> {
+    match n {
+        Node::Num(_) | Node::Var(_) => Ok(()),
+        Node::Neg(a) => zero_divisor(a, constants),
+        Node::Bin(op, a, b) => {
+            zero_divisor(a, constants)?;
+            zero_divisor(b, constants)?;
+            match eval(b, constants) {
+                Ok(v) if *op == '/' && v == 0.0 => Err(ExprError::ZeroDivisor),
+                _ => Ok(()),
+            }
+        }
     }
 }
 
@@ -288,6 +328,8 @@ fn tokenize(s: &str) -> Result<Vec<Token>, ExprError> {
 struct Parser {
     tokens: Vec<Token>,
     pos: usize,
+    /// Parentheses and signs open around the current token.
+    depth: usize,
 }
 
 impl Parser {
@@ -326,6 +368,19 @@ impl Parser {
             .cloned()
             .ok_or(ExprError::EndsEarly)?;
         self.pos += 1;
+        if !matches!(t, Token::Op('-' | '(')) {
+            return self.nested(t);
+        }
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(ExprError::TooDeep);
+        }
+        let node = self.nested(t);
+        self.depth -= 1;
+        node
+    }
+
+    fn nested(&mut self, t: Token) -> Result<Node, ExprError> {
         match t {
             Token::Num(v) => Ok(Node::Num(v)),
             Token::Ident(name) => Ok(Node::Var(name)),
@@ -424,6 +479,26 @@ mod tests {
         assert!(Expr::parse("(model", &known).is_err());
         assert!(Expr::parse("model $ 2", &known).is_err());
         assert!(Expr::parse("12Qi", &known).is_err());
+        // Hostile nesting is refused before it can overflow the stack.
+        let deep = format!("{}model{}", "(".repeat(20_000), ")".repeat(20_000));
+        assert_eq!(Expr::parse(&deep, &known), Err(ExprError::TooLong));
+        let signs = format!("{}model", "-".repeat(100_000));
+        assert_eq!(Expr::parse(&signs, &known), Err(ExprError::TooLong));
+        let parens = format!("{}model{}", "(".repeat(33), ")".repeat(33));
+        assert_eq!(Expr::parse(&parens, &known), Err(ExprError::TooDeep));
+        let ok = format!("{}model{}", "(".repeat(16), ")".repeat(16));
+        assert!(Expr::parse(&format!("{ok} + -{ok}"), &known).is_ok());
+        let zero = |e: &str| Expr::parse(e, &known).unwrap().check_divisors(&|_| None);
+        assert_eq!(zero("peak / 0"), Err(ExprError::ZeroDivisor));
+        assert_eq!(zero("peak / (2 - 2)"), Err(ExprError::ZeroDivisor));
+        assert_eq!(zero("peak / (peak - 1)"), Ok(()), "only a run knows");
+        let with_model = Expr::parse("peak / (model - 1Gi)", &known).unwrap();
+        assert_eq!(
+            with_model.check_divisors(&|n| (n == "model").then_some(GI)),
+            Err(ExprError::ZeroDivisor)
+        );
+        let chain = vec!["model"; 120].join(" + ");
+        assert!(Expr::parse(&chain, &known).is_ok(), "long flat sums parse");
         let mut i = inputs();
         i.user.push((
             "mine".into(),

@@ -92,6 +92,10 @@ pub enum Event {
     Error {
         message: String,
     },
+    /// oomsim's own workload code panicked: a bug in oomsim, not the pod's end.
+    Panicked {
+        message: String,
+    },
     /// An event this version does not know (from a newer report).
     #[serde(other)]
     Unknown,

@@ -28,6 +28,18 @@ const LEAK_TICK: Duration = Duration::from_millis(5);
 
 /// The child's side of `oomsim __workload SPEC`: the exit code it ends with.
 pub fn child(spec: &str) -> u8 {
+    // A panic here is oomsim's bug: the harness must not take it for the
+    // pod's own exit, so it is told before the process unwinds.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let mut message = crate::cli::panic::message(info.payload());
+        if let Some(l) = info.location() {
+            message.push_str(&format!(" at {}:{}", l.file(), l.line()));
+        }
+        events::Events::from_env().emit(events::Event::Panicked { message });
+        hook(info);
+    }));
+    crate::fault::point(crate::fault::Point::Workload);
     match serde_json::from_str::<WorkloadSpec>(spec) {
         Ok(spec) => run(&spec).clamp(0, 255) as u8,
         Err(e) => {

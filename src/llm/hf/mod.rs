@@ -30,9 +30,11 @@ use quant::quantization;
 
 pub fn load(path: &Path) -> Result<ModelConfig, ModelError> {
     let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| ModelError::Read {
-        path: shown.clone(),
-        source,
+    let text = crate::bounded::read_text(path, crate::bounded::CONFIG_MAX).map_err(|source| {
+        ModelError::Read {
+            path: shown.clone(),
+            source,
+        }
     })?;
     let v: Value = serde_json::from_str(&text).map_err(|source| ModelError::Json {
         path: shown.clone(),
@@ -109,6 +111,36 @@ fn class_default(model_type: &str, key: &str) -> Option<u64> {
         .map(|(_, v)| *v)
 }
 
+/// The longest max_model_len a config may give (Llama-4 Scout's 10M is 2^23.3).
+const MAX_TOKENS: u64 = 1 << 26;
+
+/// The largest value a field may have, far above any published model's,
+/// so that every product of the memory arithmetic stays within 64 bits
+/// (2^32 layers and heads would wrap to 0 bytes a token), and why.
+fn ceiling(key: &str) -> (u64, &'static str) {
+    match key {
+        "num_hidden_layers" => (1 << 10, "at most 1024 layers"),
+        "num_attention_heads"
+        | "num_key_value_heads"
+        | "n_head_kv"
+        | "num_kv_heads"
+        | "multi_query_group_num" => (1 << 10, "at most 1024 heads"),
+        "num_experts" | "num_local_experts" | "n_routed_experts" | "n_shared_experts" => {
+            (1 << 11, "at most 2048 experts")
+        }
+        "hidden_size" => (1 << 17, "at most 131072"),
+        "vocab_size" => (1 << 22, "at most 4194304 tokens"),
+        "intermediate_size" | "moe_intermediate_size" | "shared_expert_intermediate_size" => {
+            (1 << 19, "at most 524288")
+        }
+        "head_dim" | "kv_lora_rank" | "q_lora_rank" | "qk_nope_head_dim" | "qk_rope_head_dim"
+        | "v_head_dim" | "mamba_d_conv" | "mamba_d_state" | "mamba_dt_rank" | "mamba_expand" => {
+            (1 << 14, "at most 16384")
+        }
+        _ => (MAX_TOKENS, "at most 67108864 (2^26)"),
+    }
+}
+
 /// Gemma ties its output layer to the embeddings unless told otherwise;
 /// the other config classes do not.
 fn ties_by_default(model_type: &str) -> bool {
@@ -142,8 +174,18 @@ impl Fields<'_> {
     }
 
     /// A whole number, if the config has one (or, when the key is absent,
-    /// its class a default; `null` is none).
+    /// its class a default; `null` is none), at most its [`ceiling`].
     fn u(&self, key: &str) -> Result<Option<u64>, ModelError> {
+        let n = self.whole(key)?;
+        match n {
+            Some(n) if n > ceiling(key).0 => {
+                Err(self.invalid(key, &Value::from(n), ceiling(key).1))
+            }
+            n => Ok(n),
+        }
+    }
+
+    fn whole(&self, key: &str) -> Result<Option<u64>, ModelError> {
         match self.map.get(key) {
             None => Ok(class_default(&self.model_type, key)),
             Some(Value::Null) => Ok(None),
@@ -382,6 +424,14 @@ fn max_len(f: &Fields) -> Result<MaxLen, ModelError> {
         if !states_full_length && factor > 0.0 {
             tokens = (tokens as f64 * factor) as u64;
         }
+    }
+    if tokens > MAX_TOKENS {
+        return Err(ModelError::Invalid {
+            path: f.path.to_string(),
+            field: f.name(key),
+            value: tokens.to_string(),
+            expected: "a model's length is at most 67108864 tokens (2^26)",
+        });
     }
     Ok(MaxLen {
         tokens,

@@ -38,7 +38,7 @@ impl Checker<'_> {
             .parent()
             .unwrap_or(std::path::Path::new(""))
             .join(&from.value);
-        let text = std::fs::read_to_string(&path)
+        let text = crate::bounded::read_text(&path, crate::bounded::CONFIG_MAX)
             .map_err(|e| bad(format!("cannot read {}: {e}", path.display())))?;
         let pods = k8s::pods_from_manifest(&text, &from.value).map_err(|e| bad(e.to_string()))?;
         let names: Vec<&str> = pods.iter().map(|p| p.name.as_str()).collect();

@@ -152,7 +152,9 @@ impl Checker<'_> {
         known.extend(vars.iter().map(|(k, _)| k.as_str()));
         let mut formulas = Vec::new();
         for (k, v) in raw.formulas.iter().flatten() {
+            let constant = |n: &str| vars.iter().find(|(k, _)| k == n).map(|(_, v)| *v);
             let expr = Expr::parse(&v.value, &known)
+                .and_then(|e| e.check_divisors(&constant).map(|()| e))
                 .map_err(|e| self.err(&v.referenced, &format!("formulas.{k}"), e.to_string()))?;
             formulas.push((k.clone(), expr));
         }

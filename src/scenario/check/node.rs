@@ -115,8 +115,40 @@ impl Checker<'_> {
                 ),
             ));
         }
+        // A threshold the node is under from the start evicts every pod at
+        // once: the kubelet would never admit one.
+        let hard_at = signal(&n.eviction_hard, "evictionHard")?;
+        let soft_at = signal(&n.eviction_soft, "evictionSoft")?;
+        for (th, at, f) in [
+            (Some(hard), hard_at, "evictionHard"),
+            (soft.map(|(t, _)| t), soft_at, "evictionSoft"),
+        ] {
+            let Some(th) = th else { continue };
+            let b = th.bytes(capacity_bytes);
+            if reserved_bytes.saturating_add(b) >= capacity_bytes {
+                let (loc, field) = match at {
+                    Some(t) => (t.referenced, format!("node.{f}.memory.available")),
+                    None => (n.capacity.referenced, "node.capacity".to_string()),
+                };
+                return Err(self.err(
+                    &loc,
+                    &field,
+                    format!(
+                        "memory.available<{} is not below node.capacity {}{}: the node would be under pressure with no pod running",
+                        units::fmt_quantity(b),
+                        units::fmt_quantity(capacity_bytes),
+                        if reserved_bytes > 0 { " less its reservations" } else { "" }
+                    ),
+                ));
+            }
+        }
         Ok(NodeSpec {
             capacity_bytes,
+            capacity_field: format!(
+                "{}:{}: node.capacity",
+                self.path,
+                n.capacity.referenced.line()
+            ),
             reserved_bytes,
             hard,
             soft,

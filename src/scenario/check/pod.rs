@@ -11,7 +11,7 @@ use crate::plan::{
     ContainerPlan, DEFAULT_POD_TIMEOUT, Expect, Pages, Phase, PodPlan, Restart, WorkloadSpec,
 };
 use crate::scenario::ScenarioError;
-use crate::scenario::raw::{RawContainer, RawExpect, RawPod, RawWorkload, Text};
+use crate::scenario::raw::{RawContainer, RawExpect, RawPod, RawResources, RawWorkload, Text};
 
 /// The smallest back-off scale: 10 ms for the kubelet's first 10 s, so a
 /// crash-looping container cannot spin.
@@ -94,7 +94,7 @@ impl Checker<'_> {
             };
             let mut c = self.container(&given, &pod.pages, container, at)?;
             c.resources = resources;
-            c.limit_field = format!("{at}.resources.limits.memory");
+            c.limit_field = self.limit_field(pod.resources.as_ref(), at);
             plan.containers.push(c);
             plan.expect = pod
                 .expect
@@ -131,6 +131,7 @@ impl Checker<'_> {
                 if let Some(r) = &raw.resources {
                     c.resources = self.resources(r, &format!("{at}.resources"))?;
                 }
+                c.limit_field = self.limit_field(raw.resources.as_ref(), &at);
                 plan.containers.push(c);
             }
         }
@@ -223,6 +224,19 @@ impl Checker<'_> {
 
     /// A container's workload or phases, page size and expectation; its
     /// resources are set by the caller.
+    /// Where a container's memory limit was written, for a host that
+    /// cannot give it: `file:line: pods[0].resources.limits.memory`.
+    fn limit_field(&self, r: Option<&RawResources>, at: &str) -> String {
+        let field = format!("{at}.resources.limits.memory");
+        match r
+            .and_then(|r| r.limits.as_ref())
+            .and_then(|l| l.memory.as_ref())
+        {
+            Some(t) => format!("{}:{}: {field}", self.path, t.referenced.line()),
+            None => field,
+        }
+    }
+
     pub(super) fn container(
         &self,
         c: &Given<'_>,
@@ -340,9 +354,22 @@ impl Checker<'_> {
                 })
             })
             .transpose()?;
+        let exit_code = match &e.exit_code {
+            Some(c) if !(0..=255).contains(&c.value) => {
+                return Err(self.err(
+                    &c.referenced,
+                    &format!("{at}.exit_code"),
+                    format!(
+                        "{} is not an exit code (0-255; a signal N shows as 128+N)",
+                        c.value
+                    ),
+                ));
+            }
+            c => c.as_ref().map(|c| c.value),
+        };
         Ok(Expect {
             reason,
-            exit_code: e.exit_code,
+            exit_code,
             within_s: self.seconds(&e.within, &format!("{at}.within"))?,
         })
     }

@@ -66,10 +66,18 @@ impl Checker<'_> {
                 strategies.push(st);
             }
         }
+        let precision_bytes = self.bytes(&s.precision, "search.precision")?;
+        if let (Some(0), Some(p)) = (precision_bytes, &s.precision) {
+            return Err(self.err(
+                &p.referenced,
+                "search.precision",
+                "must be more than zero (the search would never end)",
+            ));
+        }
         Ok(SearchSpec {
             pod: s.pod.value.clone(),
             range,
-            precision_bytes: self.bytes(&s.precision, "search.precision")?,
+            precision_bytes,
             repeat,
             strategies,
         })

@@ -140,7 +140,16 @@ impl Checker<'_> {
                 let rate_bytes_per_s = if rate.value == "max" {
                     None
                 } else {
-                    let per_s = rate.value.strip_suffix("/s").unwrap_or(&rate.value);
+                    let Some(per_s) = rate.value.strip_suffix("/s") else {
+                        return Err(self.err(
+                            &rate.referenced,
+                            &field("rate"),
+                            format!(
+                                "{:?} is not a rate: give bytes a second ({}/s) or max",
+                                rate.value, rate.value
+                            ),
+                        ));
+                    };
                     let bytes = self.unit(rate, &field("rate"), |_| units::parse_bytes(per_s))?;
                     if bytes == 0 {
                         return Err(self.err(
