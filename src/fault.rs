@@ -16,6 +16,7 @@ pub enum Point {
     Workload,
 }
 
+#[cfg(debug_assertions)]
 impl Point {
     pub fn name(self) -> &'static str {
         match self {

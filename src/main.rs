@@ -1,38 +1,10 @@
-//! oomsim: parse the command line, resolve it, dispatch it, and turn the
-//! outcome into an exit code. The data flows one way: YAML -> Plan -> Run
-//! (cgroups, children, monitors) -> Events -> Verdict -> Report -> Plots.
-
-mod bounded;
-mod cgroup;
-mod cli;
-mod commands;
-mod compare;
-mod diagnose;
-mod fault;
-mod gpu;
-mod host;
-mod html;
-mod k8s;
-mod llm;
-mod monitor;
-mod plan;
-mod plot;
-mod recommend;
-mod report;
-mod run;
-mod runtime;
-mod scan;
-mod scenario;
-mod search;
-mod signals;
-mod template;
-mod units;
-mod verdict;
-mod workload;
+//! oomsim: parse the command line, dispatch it, and turn the outcome into
+//! an exit code (the commands live in the library, `lib.rs`).
 
 use std::process::ExitCode;
 
 use clap::Parser;
+use oomsim::{cli, commands};
 
 fn main() -> ExitCode {
     cli::panic::install_hook();

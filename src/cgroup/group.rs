@@ -196,8 +196,26 @@ impl RunGroup {
             },
             removed: false,
         };
-        backend.enable_children(&prefix.path)?;
-        backend.set_limit(&run.group.path, limit, false)?;
+        // cgroup v2: the limit's file appears once the prefix passes the
+        // memory controller down. A parallel trial's cleanup can take an
+        // empty prefix away and another recreate it between our steps (seen
+        // once under qemu on 6.1: memory.max absent): enable and try again.
+        let mut tries = 0;
+        loop {
+            backend.enable_children(&prefix.path)?;
+            match backend.set_limit(&run.group.path, limit, false) {
+                Err(CgroupError::Write { source, .. })
+                    if source.kind() == ErrorKind::NotFound && tries < 50 =>
+                {
+                    tries += 1;
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                other => {
+                    other?;
+                    break;
+                }
+            }
+        }
         backend.enable_children(&run.group.path)?;
         Ok(run)
     }

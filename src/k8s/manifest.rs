@@ -54,6 +54,15 @@ pub enum ManifestError {
         containers: u64,
     },
     #[error(
+        "{at}: container {container}'s limit ({limit}) is above the pod-level limit ({pod}); the API server refuses it"
+    )]
+    ContainerLimitAbovePod {
+        at: String,
+        container: String,
+        limit: String,
+        pod: String,
+    },
+    #[error(
         "{path}: init container {container:?} of {pod} has restartPolicy {policy:?}; only Always (a sidecar) may be set"
     )]
     InitRestartPolicy {
@@ -335,6 +344,20 @@ pub fn default_pod_level(
         }
         if v.limit.is_none() && pod.containers.iter().all(|c| limits(c).is_some()) {
             v.limit = Some(pod.aggregate(|c| limits(c).unwrap_or(0)));
+        }
+        // validatePodResourceConsistency: each container's limit at most the pod's.
+        if let Some(pod_limit) = v.limit
+            && let Some((c, limit)) = pod
+                .containers
+                .iter()
+                .find_map(|c| limits(c).filter(|l| *l > pod_limit).map(|l| (c, l)))
+        {
+            return Err(ManifestError::ContainerLimitAbovePod {
+                at: format!("{}.limits.{key}", at.replace(":?:", ":")),
+                container: c.name.clone(),
+                limit: crate::units::fmt_quantity(limit),
+                pod: crate::units::fmt_quantity(pod_limit),
+            });
         }
         if let Some(req) = v.request
             && req < aggregate_request

@@ -106,8 +106,6 @@ pub fn report(r: &Report) -> Result<(), Invalid> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     fn fixture(name: &str) -> String {
         let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/fixtures/plots")

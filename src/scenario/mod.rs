@@ -122,7 +122,7 @@ fn located(field: &str, message: &str) -> String {
         "invalid i32" | "invalid i64" => Some("a whole number"),
         "invalid f64" | "invalid f32" => Some("a number"),
         "invalid boolean" => Some("true or false"),
-        "expected string scalar" => Some("a string"),
+        "expected string scalar" => Some("one value, not a list or a mapping"),
         "expected sequence start" => Some("a list"),
         "expected mapping start" => Some("a mapping (key: value)"),
         _ => None,
@@ -137,14 +137,23 @@ fn located(field: &str, message: &str) -> String {
     }
 }
 
-/// serde-saphyr renders a snippet over several lines; keep only the message.
+/// serde-saphyr renders a snippet over several lines; keep only the
+/// message, in the scenario's words where the parser names its own API.
 fn yaml_message(rendered: &str) -> String {
     let first = rendered.lines().next().unwrap_or_default();
     let first = first.strip_prefix("error: ").unwrap_or(first);
-    match first.split_once(": ") {
-        Some((head, rest)) if head.starts_with("line ") => rest.to_string(),
-        _ => first.to_string(),
+    let message = match first.split_once(": ") {
+        Some((head, rest)) if head.starts_with("line ") => rest,
+        _ => first,
+    };
+    if let Some(key) = message.strip_prefix("duplicate mapping key: ") {
+        let key = key.split(", set DuplicateKeyPolicy").next().unwrap_or(key);
+        return format!("{key} is given twice");
     }
+    if message.starts_with("multiple YAML documents detected") {
+        return "a scenario is one YAML document; this file has another after ---".into();
+    }
+    message.to_string()
 }
 
 #[cfg(test)]

@@ -207,7 +207,7 @@ impl Expr {
         let node = p.expr()?;
         if let Some(t) = p.tokens.get(p.pos) {
             return Err(ExprError::Unexpected {
-                token: format!("{t:?}"),
+                token: t.to_string(),
                 expr: source.to_string(),
             });
         }
@@ -287,6 +287,16 @@ enum Token {
     Num(f64),
     Ident(String),
     Op(char),
+}
+
+impl std::fmt::Display for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Token::Num(v) => write!(f, "{v}"),
+            Token::Ident(name) => write!(f, "{name:?}"),
+            Token::Op(c) => write!(f, "'{c}'"),
+        }
+    }
 }
 
 fn tokenize(s: &str) -> Result<Vec<Token>, ExprError> {

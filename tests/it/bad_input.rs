@@ -108,7 +108,18 @@ pub fn limit_larger_than_host_is_refused() {
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
-        err.contains("pods[0].resources.limits.memory: 4.0Pi is more than this host can give"),
+        err.contains(
+            "bad.yaml:5: pods[0].resources.limits.memory: 4.0Pi is more than this host can give"
+        ),
+        "{err}"
+    );
+    assert!(!dir.path().join("out").exists());
+    // A node bigger than the host: its capacity bounds every pod, so it is refused.
+    let (o, dir) = run_yaml(&format!("node: {{capacity: 4Pi}}\n{GOOD}"));
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("bad.yaml:1: node.capacity: 4.0Pi is more than this host can give"),
         "{err}"
     );
     assert!(!dir.path().join("out").exists());

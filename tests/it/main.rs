@@ -10,6 +10,7 @@ mod bad_input;
 mod diagnose;
 mod gpu;
 mod harness;
+mod hostile;
 mod node;
 mod pages;
 mod pods;
@@ -50,6 +51,10 @@ const PLAIN: &[(&str, fn())] = tests![
     sizing::compare_refuses_mixed_files,
     vllm::plan_json_has_the_budget_and_the_start_check,
     vllm::bad_model_configs_are_one_line_and_exit_2,
+    hostile::malformed_corpus_gives_the_exact_line,
+    hostile::yaml_bombs_are_refused_with_bounded_memory,
+    hostile::devices_as_configs_are_refused_after_the_bound,
+    hostile::a_closed_stdout_ends_quietly,
 ];
 
 /// Tests that create real cgroups: root and a memory controller.
@@ -59,6 +64,7 @@ const CGROUPS: &[(&str, fn())] = tests![
     gpu::read_then_copy_256mi_dies_in_200mi_completes_in_400mi_and_mmap_fits_200mi,
     gpu::cuda_backend_runs_where_libcuda_is_present_and_refuses_clearly_where_not,
     harness::leak_in_64mi_is_oomkilled,
+    hostile::a_workload_panic_is_exit_4_not_a_verdict,
     diagnose::emitted_scenario_reproduces_the_evidence,
     harness::kill_dash_9_is_error_137_not_oom,
     harness::sigterm_is_143,

@@ -143,6 +143,13 @@ impl Checker<'_> {
         }
         let mut vars = Vec::new();
         for (k, v) in raw.vars.iter().flatten() {
+            if BUILTIN_VARS.contains(&k.as_str()) {
+                return Err(self.err(
+                    &v.referenced,
+                    &format!("vars.{k}"),
+                    format!("{k} is what a search measures; give this var another name"),
+                ));
+            }
             let milli = self.unit(v, &format!("vars.{k}"), |s| {
                 units::parse_quantity_scaled(s, 3)
             })?;

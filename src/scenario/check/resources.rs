@@ -99,20 +99,36 @@ impl Checker<'_> {
             return Ok(None);
         }
         let got = k8s::default_pod_level(&plan.k8s_pod(), given, &field).map_err(|e| {
-            let line = r
-                .requests
-                .as_ref()
-                .and_then(|l| l.memory.as_ref().or(l.cpu.as_ref()))
-                .map_or(fallback, |t| t.referenced);
-            let message = match e {
-                k8s::ManifestError::PodRequestBelowContainers { pod, containers, .. } => format!(
-                    "the pod-level request ({}) is below its containers' ({}); the API server refuses it",
-                    units::fmt_quantity(pod),
-                    units::fmt_quantity(containers)
-                ),
-                other => other.to_string(),
+            let line = |l: &Option<RawResourceList>| {
+                l.as_ref()
+                    .and_then(|l| l.memory.as_ref().or(l.cpu.as_ref()))
+                    .map_or(fallback, |t| t.referenced)
             };
-            self.err(&line, &format!("{field}.requests"), message)
+            let (line, part, message) = match e {
+                k8s::ManifestError::PodRequestBelowContainers { pod, containers, .. } => (
+                    line(&r.requests),
+                    "requests",
+                    format!(
+                        "the pod-level request ({}) is below its containers' ({}); the API server refuses it",
+                        units::fmt_quantity(pod),
+                        units::fmt_quantity(containers)
+                    ),
+                ),
+                k8s::ManifestError::ContainerLimitAbovePod {
+                    container,
+                    limit,
+                    pod,
+                    ..
+                } => (
+                    line(&r.limits),
+                    "limits",
+                    format!(
+                        "the pod-level limit ({pod}) is below container {container}'s ({limit}); the API server refuses it"
+                    ),
+                ),
+                other => (line(&r.requests), "requests", other.to_string()),
+            };
+            self.err(&line, &format!("{field}.{part}"), message)
         })?;
         self.request_within_limit(&got, r, &field)?;
         Ok(Some(got))
