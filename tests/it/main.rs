@@ -16,6 +16,7 @@ mod pages;
 mod pods;
 mod runtimes;
 mod sizing;
+mod soak;
 mod vllm;
 
 use std::path::{Path, PathBuf};
@@ -65,6 +66,7 @@ const CGROUPS: &[(&str, fn())] = tests![
     gpu::cuda_backend_runs_where_libcuda_is_present_and_refuses_clearly_where_not,
     harness::leak_in_64mi_is_oomkilled,
     hostile::a_workload_panic_is_exit_4_not_a_verdict,
+    soak::random_stops_leave_nothing_behind,
     diagnose::emitted_scenario_reproduces_the_evidence,
     harness::kill_dash_9_is_error_137_not_oom,
     harness::sigterm_is_143,
