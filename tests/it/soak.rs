@@ -62,30 +62,24 @@ fn spawn(scenario: &Path, out: &Path, stop: Stop) -> std::process::Child {
     cmd.spawn().unwrap()
 }
 
-/// What a run with this owner pid may have left.
-fn leftovers(pid: u32) -> Vec<PathBuf> {
-    let prefix = cgroup_root().join("oomsim");
-    let mut left: Vec<PathBuf> = std::fs::read_dir(&prefix)
+/// The entries of `dir` whose names start with `prefix`.
+fn named(dir: &Path, prefix: &str) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
         .into_iter()
         .flatten()
         .flatten()
         .map(|e| e.path())
         .filter(|p| {
             p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with(&format!("{pid}-")))
+                .is_some_and(|n| n.to_string_lossy().starts_with(prefix))
         })
-        .collect();
-    left.extend(
-        std::fs::read_dir("/dev/shm")
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| {
-                p.file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with(&format!("oomsim-{pid}-")))
-            }),
-    );
+        .collect()
+}
+
+/// What a run with this owner pid may have left: its cgroup, its GPU ledger.
+fn leftovers(pid: u32) -> Vec<PathBuf> {
+    let mut left = named(&cgroup_root().join("oomsim"), &format!("{pid}-"));
+    left.extend(named(Path::new("/dev/shm"), &format!("oomsim-{pid}-")));
     left
 }
 
