@@ -151,7 +151,12 @@ pub fn devices_as_configs_are_refused_after_the_bound() {
 /// SIGPIPE as Unix tools do.
 pub fn a_closed_stdout_ends_quietly() {
     use std::os::unix::process::ExitStatusExt;
-    let mut child = oomsim()
+    // The reader is closed before the child starts: a pipe from spawn would
+    // stay open in any child another test forks meanwhile, and the write
+    // would then succeed.
+    let (reader, writer) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+    drop(reader);
+    let child = oomsim()
         .args([
             "vllm",
             "plan",
@@ -162,11 +167,10 @@ pub fn a_closed_stdout_ends_quietly() {
             "--json",
         ])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stdout(Stdio::piped())
+        .stdout(Stdio::from(writer))
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    drop(child.stdout.take());
     let o = child.wait_with_output().unwrap();
     assert_eq!(o.status.signal(), Some(libc::SIGPIPE), "{}", text(&o));
     assert!(o.stderr.is_empty(), "{}", text(&o));
@@ -176,18 +180,9 @@ pub fn a_closed_stdout_ends_quietly() {
 /// line naming it), not the pod's verdict; the run leaves nothing behind.
 pub fn a_workload_panic_is_exit_4_not_a_verdict() {
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("s.yaml");
-    std::fs::write(
-        &file,
-        "name: p\npods:\n  - name: app\n    resources: {limits: {memory: 64Mi}}\n    workload: {kind: steady, size: 1Mi, duration: 1s}\n",
-    )
-    .unwrap();
-    let o = oomsim()
+    let yaml = "name: p\npods:\n  - name: app\n    resources: {limits: {memory: 64Mi}}\n    workload: {kind: steady, size: 1Mi, duration: 1s}\n";
+    let o = crate::run_command(dir.path(), yaml)
         .env("OOMSIM_FAULT", "panic@workload")
-        .arg("run")
-        .arg(&file)
-        .arg("--out")
-        .arg(dir.path().join("out"))
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(4), "{}", text(&o));

@@ -222,18 +222,19 @@ pub fn text(o: &Output) -> String {
     )
 }
 
+/// `oomsim run` of `yaml`, written as `dir/s.yaml`, reporting to `dir/out`.
+pub fn run_command(dir: &Path, yaml: &str) -> Command {
+    let file = dir.join("s.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    let mut cmd = oomsim();
+    cmd.arg("run").arg(&file).arg("--out").arg(dir.join("out"));
+    cmd
+}
+
 /// Run a scenario written into `dir`; returns (exit code, output, report),
 /// having checked that the run left no cgroup behind.
 pub fn run_yaml(dir: &Path, yaml: &str) -> (Option<i32>, String, serde_json::Value) {
-    let file = dir.join("s.yaml");
-    std::fs::write(&file, yaml).unwrap();
-    let o = oomsim()
-        .arg("run")
-        .arg(&file)
-        .arg("--out")
-        .arg(dir.join("out"))
-        .output()
-        .unwrap();
+    let o = run_command(dir, yaml).output().unwrap();
     let r = report(&dir.join("out"));
     assert_cleaned(&r);
     (o.status.code(), text(&o), r)

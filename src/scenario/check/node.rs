@@ -47,11 +47,13 @@ impl Checker<'_> {
         let threshold = |t: &Text, f: &str| {
             Threshold::parse(&t.value).map_err(|e| self.err(&t.referenced, f, e.to_string()))
         };
-        let hard = match signal(&n.eviction_hard, "evictionHard")? {
+        let hard_at = signal(&n.eviction_hard, "evictionHard")?;
+        let soft_at = signal(&n.eviction_soft, "evictionSoft")?;
+        let hard = match hard_at {
             Some(t) => threshold(t, "node.evictionHard.memory.available")?,
             None => Threshold::Bytes(DEFAULT_EVICTION_HARD),
         };
-        let soft = match signal(&n.eviction_soft, "evictionSoft")? {
+        let soft = match soft_at {
             Some(t) => {
                 let th = threshold(t, "node.evictionSoft.memory.available")?;
                 let grace = signal(&n.eviction_soft_grace_period, "evictionSoftGracePeriod")?
@@ -117,8 +119,6 @@ impl Checker<'_> {
         }
         // A threshold the node is under from the start evicts every pod at
         // once: the kubelet would never admit one.
-        let hard_at = signal(&n.eviction_hard, "evictionHard")?;
-        let soft_at = signal(&n.eviction_soft, "evictionSoft")?;
         for (th, at, f) in [
             (Some(hard), hard_at, "evictionHard"),
             (soft.map(|(t, _)| t), soft_at, "evictionSoft"),
