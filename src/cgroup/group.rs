@@ -72,14 +72,19 @@ impl Cgroup {
     /// SIGKILL every process inside. A process gone meanwhile, or a
     /// cgroup already removed, leaves nothing to kill.
     pub fn kill_all(&self) {
-        self.signal_all(Signal::SIGKILL);
+        let _ = self.signal_all(Signal::SIGKILL);
     }
 
-    /// Send `sig` to every process inside.
-    pub fn signal_all(&self, sig: Signal) {
-        for pid in self.pids().unwrap_or_default() {
+    /// Send `sig` to every process inside; false when the cgroup's process
+    /// list cannot be read (the cgroup is gone).
+    pub fn signal_all(&self, sig: Signal) -> bool {
+        let Ok(pids) = self.pids() else {
+            return false;
+        };
+        for pid in pids {
             let _ = kill(Pid::from_raw(pid), sig);
         }
+        true
     }
 
     /// SIGKILL every process here and in the child cgroups (a pod and its

@@ -7,13 +7,15 @@
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::fd::{AsFd, BorrowedFd};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use crate::monitor::clock::monotonic_ns;
 
 pub const KMSG: &str = "/dev/kmsg";
+/// The kernel log's device number, char 1:11 (Documentation/admin-guide/devices.txt).
+const KMSG_DEV: (u32, u32) = (1, 11);
 
 /// One record: its timestamp (µs since boot, the kernel's clock) and text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,6 +90,15 @@ impl KmsgReader {
             .read(true)
             .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
             .open(KMSG)?;
+        let meta = file.metadata()?;
+        let dev = (libc::major(meta.rdev()), libc::minor(meta.rdev()));
+        if !meta.file_type().is_char_device() || dev != KMSG_DEV {
+            // A container runtime may put /dev/null there: it opens, says nothing.
+            return Err(std::io::Error::other(format!(
+                "it is not the kernel log (device {}:{}, not char 1:11)",
+                dev.0, dev.1
+            )));
+        }
         file.seek(SeekFrom::End(0))?;
         let mut reader = KmsgReader {
             file,

@@ -7,6 +7,7 @@ pub mod sampler;
 pub mod watch;
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use nix::sys::eventfd::{EfdFlags, EventFd};
 
@@ -30,5 +31,20 @@ impl StopSignal {
 
     pub fn try_clone(&self) -> std::io::Result<StopSignal> {
         self.0.try_clone().map(StopSignal)
+    }
+}
+
+/// Set when a pod must not start anything again: the kubelet evicted it,
+/// its cgroup went away, or the harness is being interrupted.
+#[derive(Debug, Default)]
+pub struct PodStop(AtomicBool);
+
+impl PodStop {
+    pub fn raise(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+
+    pub fn raised(&self) -> bool {
+        self.0.load(Ordering::Acquire) || crate::signals::caught().is_some()
     }
 }

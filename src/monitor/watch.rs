@@ -12,10 +12,10 @@ use nix::poll::{PollFd, PollFlags, ppoll};
 use nix::sys::time::TimeSpec;
 
 use crate::cgroup::{Notifier, OpenFile};
-use crate::monitor::StopSignal;
 use crate::monitor::clock::{monotonic_ns, thread_cpu_s};
 use crate::monitor::kmsg::{Kill, KmsgReader};
 use crate::monitor::sampler::PodClock;
+use crate::monitor::{PodStop, StopSignal};
 
 /// What the watcher needs of one pod.
 #[derive(Debug)]
@@ -28,6 +28,8 @@ pub struct WatchedPod {
     /// The pod's main pid, to match a kill line that came without its context
     /// (the kernel rate-limits the `oom-kill:` header, not the kill line).
     pub clock: Arc<PodClock>,
+    /// Raised when the cgroup goes away under the run: the pod is stopped.
+    pub stop: Arc<PodStop>,
 }
 
 /// What the watcher reads of one pod on every wake.
@@ -36,6 +38,9 @@ struct Counted {
     counter_key: &'static str,
     kernel_name: String,
     clock: Arc<PodClock>,
+    stop: Arc<PodStop>,
+    /// Its counter could not be read while the run went on: read no more.
+    lost: bool,
 }
 
 /// A rise of a pod's oom_kill counter, as seen by the watcher.
@@ -55,6 +60,9 @@ pub struct Observed {
     pub nested_kills: Vec<Vec<Kill>>,
     /// Offset from the kernel log's clock to CLOCK_MONOTONIC, when calibrated.
     pub kmsg_offset_ns: Option<i64>,
+    /// Units whose counter stopped being readable mid-run (their cgroup was
+    /// removed by someone else), with why: their pods were stopped.
+    pub lost: Vec<(usize, String)>,
     pub errors: Vec<String>,
     /// CPU seconds the watcher thread used.
     pub cpu_s: f64,
@@ -105,6 +113,8 @@ fn watch(pods: Vec<WatchedPod>, mut kmsg: Option<KmsgReader>, stop: StopSignal) 
                 counter_key: p.counter_key,
                 kernel_name: p.kernel_name,
                 clock: p.clock,
+                stop: p.stop,
+                lost: false,
             };
             (p.notifier, counted)
         })
@@ -118,6 +128,7 @@ fn watch(pods: Vec<WatchedPod>, mut kmsg: Option<KmsgReader>, stop: StopSignal) 
         kills: vec![Vec::new(); pods.len()],
         nested_kills: vec![Vec::new(); pods.len()],
         kmsg_offset_ns: kmsg.as_ref().and_then(|k| k.offset_ns),
+        lost: Vec::new(),
         errors: Vec::new(),
         cpu_s: 0.0,
     };
@@ -160,7 +171,7 @@ fn watch(pods: Vec<WatchedPod>, mut kmsg: Option<KmsgReader>, stop: StopSignal) 
             }
         }
         let mut rose = false;
-        for (i, p) in pods.iter_mut().enumerate() {
+        for (i, p) in pods.iter_mut().enumerate().filter(|(_, p)| !p.lost) {
             match p.counter.read_key(p.counter_key) {
                 Ok(count) if count > last[i] => {
                     seen.rises[i].push(CounterRise {
@@ -171,8 +182,13 @@ fn watch(pods: Vec<WatchedPod>, mut kmsg: Option<KmsgReader>, stop: StopSignal) 
                     rose = true;
                 }
                 Ok(_) => {}
-                // The cgroup is being removed at the end of the run.
-                Err(e) if !stopping => seen.errors.push(e.to_string()),
+                // Removed under the run (the run itself removes it only
+                // after the watcher stopped): nothing more can be measured.
+                Err(e) if !stopping => {
+                    p.lost = true;
+                    p.stop.raise();
+                    seen.lost.push((i, e.to_string()));
+                }
                 Err(_) => {}
             }
         }

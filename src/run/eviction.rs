@@ -11,11 +11,11 @@ use std::time::Duration;
 
 use crate::cgroup::Cgroup;
 use crate::k8s::{ContainerUsage, PodUsage, eviction_message, rank};
+use crate::monitor::PodStop;
 use crate::monitor::clock::{monotonic_ns, seconds_between};
 use crate::monitor::sampler::PodClock;
 use crate::plan::NodeSpec;
 use crate::report::node::{Condition, Eviction, NodeReport, NodeSample};
-use crate::run::pod::PodStop;
 
 /// Set when the loop evicts a pod: (when, monotonic ns; the kubelet's message).
 pub type EvictedFlag = Arc<Mutex<Option<(u64, String)>>>;

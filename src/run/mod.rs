@@ -23,6 +23,7 @@ use crate::gpu::{self, GpuError};
 use crate::host::HostError;
 use crate::k8s::Pod;
 use crate::k8s::oom_score_adj;
+use crate::monitor::PodStop;
 use crate::monitor::kmsg::{self, KmsgReader};
 use crate::monitor::sampler::{PodClock, SampledPod, Sampler};
 use crate::monitor::watch::{WatchedPod, Watcher};
@@ -31,7 +32,7 @@ use crate::report::{self, Report};
 use crate::signals;
 use crate::workload::events::{ENV_EVENTS, Event};
 use eviction::{EvictedFlag, EvictionLoop, WatchedContainer};
-use pod::{ContainerCtx, PodEnd, PodStop, run_pod};
+use pod::{ContainerCtx, PodEnd, run_pod};
 use pod_report::{Counters, Gathered, NodeCgroups, PodNode, file_stem, pod_report};
 use spawn::ContainerIo;
 
@@ -77,6 +78,12 @@ pub enum RunError {
         container: String,
         message: String,
     },
+    /// Someone else removed a pod's cgroup while it ran: nothing after
+    /// that can be measured, so the pod was stopped.
+    #[error(
+        "pod {pod}: its cgroup went away during the run ({cause}); something outside oomsim removed it, so oomsim stopped the pod: no verdict"
+    )]
+    CgroupLost { pod: String, cause: String },
     #[error("the trial at {limit} could not start its pod: {message}")]
     TrialStart { limit: String, message: String },
 }
@@ -217,7 +224,7 @@ pub fn run(
     // The watcher sees every container; its lists run pod by pod.
     let mut watched = Vec::new();
     let mut first_unit = Vec::with_capacity(plan.pods.len());
-    for (groups, clocks) in container_groups.iter().zip(&container_clocks) {
+    for ((groups, clocks), stop) in container_groups.iter().zip(&container_clocks).zip(&stops) {
         first_unit.push(watched.len());
         for (group, clock) in groups.iter().zip(clocks) {
             let (counter, counter_key) = group.oom_kill_file()?;
@@ -227,6 +234,7 @@ pub fn run(
                 counter_key,
                 kernel_name: group.kernel_name(),
                 clock: clock.clone(),
+                stop: stop.clone(),
             });
         }
     }
@@ -337,6 +345,13 @@ pub fn run(
         node: run_group.group.kernel_name(),
         kubepods: pods_parent.kernel_name(),
     });
+    if let Some((unit, cause)) = observed.lost.first() {
+        let pod = first_unit.iter().rposition(|f| f <= unit).unwrap_or(0);
+        return Err(RunError::CgroupLost {
+            pod: plan.pods[pod].name.clone(),
+            cause: cause.clone(),
+        });
+    }
     for e in observed.errors.iter().chain(&sampled.errors) {
         eprintln!("oomsim: warning: {e}");
         warnings.push(e.clone());

@@ -19,24 +19,10 @@ use super::RunError;
 use super::spawn::{ContainerIo, Ended, Halt, Instance, run_once};
 use crate::cgroup::Cgroup;
 use crate::k8s::ContainerKind;
+use crate::monitor::PodStop;
 use crate::monitor::clock::{monotonic_ns, seconds_between};
 use crate::monitor::sampler::PodClock;
 use crate::plan::{BACKOFF_INITIAL_S, BACKOFF_MAX_S, BACKOFF_RESET_S, PodPlan, Restart};
-
-/// Set when the pod must not start anything again: the kubelet evicted it,
-/// or the harness is being interrupted.
-#[derive(Debug, Default)]
-pub struct PodStop(AtomicBool);
-
-impl PodStop {
-    pub fn raise(&self) {
-        self.0.store(true, Ordering::Release);
-    }
-
-    pub fn raised(&self) -> bool {
-        self.0.load(Ordering::Acquire) || crate::signals::caught().is_some()
-    }
-}
 
 /// The kubelet's CrashLoopBackOff for one container (client-go
 /// util/flowcontrol/backoff.go as the kubelet configures it): the first

@@ -384,7 +384,10 @@ fn wait(
             let _ = kill(pid, Signal::SIGKILL);
         } else if ended == Ended::ByItself && halt.stopping() {
             ended = Ended::Stopped;
-            group.signal_all(Signal::SIGTERM);
+            // A cgroup removed under the run no longer lists its processes.
+            if !group.signal_all(Signal::SIGTERM) {
+                let _ = kill(pid, Signal::SIGTERM);
+            }
             term_sent = Some(std::time::Instant::now());
         } else if term_sent.is_some_and(|t| t.elapsed() >= GRACE) {
             term_sent = None;

@@ -153,7 +153,7 @@ pub fn failed_expectation_exits_1() {
 }
 
 /// Wait until the run started by `child` has a cgroup; return its path.
-fn wait_for_run_cgroup(pid: u32) -> std::path::PathBuf {
+pub(crate) fn wait_for_run_cgroup(pid: u32) -> std::path::PathBuf {
     let prefix = cgroup_root().join("oomsim");
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {

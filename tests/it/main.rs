@@ -8,6 +8,7 @@
 
 mod bad_input;
 mod diagnose;
+mod faults;
 mod gpu;
 mod harness;
 mod hostile;
@@ -66,6 +67,10 @@ const CGROUPS: &[(&str, fn())] = tests![
     gpu::cuda_backend_runs_where_libcuda_is_present_and_refuses_clearly_where_not,
     harness::leak_in_64mi_is_oomkilled,
     hostile::a_workload_panic_is_exit_4_not_a_verdict,
+    faults::a_cgroup_removed_mid_run_stops_the_pod_in_one_line,
+    faults::a_kmsg_that_is_not_the_kernel_log_leaves_the_counter,
+    faults::a_full_disk_keeps_the_previous_report,
+    faults::a_child_that_ignores_sigterm_is_killed,
     soak::random_stops_leave_nothing_behind,
     diagnose::emitted_scenario_reproduces_the_evidence,
     harness::kill_dash_9_is_error_137_not_oom,
