@@ -15,6 +15,10 @@ pub struct Trial {
     pub exit_code: i32,
     pub cause: Cause,
     pub peak_bytes: u64,
+    /// What the kernel could not have reclaimed at the peak (the charge less
+    /// its page cache), as sampled: the next limit tried starts from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unreclaimable_bytes: Option<u64>,
     pub at_s: f64,
     pub wall_s: f64,
     pub report: String,

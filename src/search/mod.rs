@@ -1,19 +1,22 @@
-//! The smallest safe memory limit, found by real runs: k-section over the
-//! range (as many trials at once as cores and host memory allow, each in a
-//! fresh cgroup), then repeats at the answer, because near the boundary
-//! outcomes are flaky. A failure is conclusive; survival must repeat.
+//! The smallest safe memory limit, found by real runs, each in a fresh
+//! cgroup: a bracket narrowed by what its top survivor measured (see
+//! [`bracket`]), halved where that says nothing, then repeats at the answer,
+//! because near the boundary outcomes are flaky. A failure is conclusive;
+//! survival must repeat.
 //!
 //! The algorithm runs over a [`TrialRunner`], so it is tested against a fake
 //! pod as well as run for real ([`runner::Real`]); it returns its result and
 //! whoever asked writes and draws it.
 
+mod bracket;
 mod progress;
 pub mod runner;
 pub mod sizing;
 
-use std::collections::BTreeSet;
 use std::time::Instant;
 
+use bracket::Bracket;
+pub use bracket::unreclaimable;
 pub use progress::Progress;
 
 use crate::monitor::sampler::Sample;
@@ -81,11 +84,14 @@ pub fn default_range(pod: &PodPlan, usable: u64) -> Result<(u64, u64), SearchErr
     Ok((lo, hi))
 }
 
-/// How many trials run at once: the cores, and as many copies of the top
-/// limit as the host can hold.
+/// How many trials run at once: a core for each beyond the one oomsim's
+/// own threads and the host keep busy (on 2 cores two trials at once were
+/// no faster than one after the other), and no more copies of the top
+/// limit than the host can hold.
 pub fn parallelism(hi: u64, usable: u64) -> usize {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    cpus.min((usable / hi.max(1)) as usize)
+    (cpus - 1)
+        .min((usable / hi.max(1)) as usize)
         .clamp(1, MAX_PARALLEL)
 }
 
@@ -125,20 +131,33 @@ struct State {
 }
 
 impl State {
-    fn batch(&mut self, runner: &dyn TrialRunner, limits: &[u64]) -> Result<Vec<bool>, RunError> {
+    /// Run one batch; each limit's outcome and what its survivor measured.
+    fn batch(
+        &mut self,
+        runner: &dyn TrialRunner,
+        limits: &[u64],
+    ) -> Result<Vec<(u64, bool, Option<u64>)>, RunError> {
         let outcomes = runner.run(limits, self.trials.len())?;
         Ok(outcomes
             .into_iter()
             .map(|o| {
-                let ok = o.trial.survived;
-                if ok {
-                    self.samples_at.push((o.trial.limit_bytes, o.samples));
+                let t = &o.trial;
+                let seen = (t.limit_bytes, t.survived, need_of(t));
+                if t.survived {
+                    self.samples_at.push((t.limit_bytes, o.samples));
                 }
                 self.trials.push(o.trial);
-                ok
+                seen
             })
             .collect())
     }
+}
+
+/// What a survivor could not do without: its unreclaimable peak, else its
+/// whole peak (an upper guess, still below its limit).
+fn need_of(t: &Trial) -> Option<u64> {
+    t.survived
+        .then(|| t.unreclaimable_bytes.unwrap_or(t.peak_bytes))
 }
 
 /// Run the search; `progress` hears of every batch with the bracket after it.
@@ -156,83 +175,65 @@ pub fn search(
         samples_at: Vec::new(),
     };
     let repeat = bounds.repeat;
-    let (mut lo, mut hi) = (lo0, hi0);
-    progress.expect(2 + bounds.remaining(lo, hi, repeat));
-    // The high end must survive, or there is no answer in range.
-    let mut found = st.batch(runner, &[hi0])?[0];
-    progress.batch(&st.trials[st.trials.len() - 1..], lo, hi);
+    progress.expect(1 + bounds.remaining(lo0, hi0, repeat));
+    // The high end must survive, or there is no answer in range. The low
+    // end is taken as failing until a trial says otherwise.
+    let top = st.batch(runner, &[hi0])?[0];
+    let mut b = Bracket {
+        lo: lo0,
+        hi: hi0,
+        need: top.2,
+        below_probe: None,
+    };
+    let mut found = top.1;
+    progress.batch(&st.trials, b.lo, b.hi);
     if found {
-        if st.batch(runner, &[lo0])?[0] {
-            hi = lo0;
-        }
-        progress.batch(&st.trials[st.trials.len() - 1..], lo, hi);
         loop {
-            // k-section until the bracket is within the precision, then confirm.
-            while hi - lo > bounds.precision(hi) && !runner.stopped() {
-                let k = bounds.parallel as u64 + 1;
-                let points: Vec<u64> = (1..k)
-                    .map(|i| (lo + (hi - lo) * i / k).next_multiple_of(STEP).min(hi - 1))
-                    .filter(|p| *p > lo)
-                    .collect::<BTreeSet<_>>()
-                    .into_iter()
-                    .collect();
+            // Narrow until the bracket is within the precision, then confirm.
+            while b.hi - b.lo > bounds.precision(b.hi) && !runner.stopped() {
+                let points = b.next(|x| bounds.precision(x), bounds.parallel);
                 if points.is_empty() {
                     break;
                 }
                 let before = st.trials.len();
-                let outcomes = st.batch(runner, &points)?;
-                // The bracket: above the largest failure, at the smallest survival above it.
-                for (p, ok) in points.iter().zip(&outcomes) {
-                    if !ok {
-                        lo = lo.max(*p);
-                    }
-                }
-                if let Some(s) = points
-                    .iter()
-                    .zip(&outcomes)
-                    .filter(|(p, ok)| **ok && **p > lo)
-                    .map(|(p, _)| *p)
-                    .min()
-                {
-                    hi = hi.min(s);
-                }
-                progress.batch(&st.trials[before..], lo, hi);
-                progress.expect(st.trials.len() as u64 + bounds.remaining(lo, hi, repeat));
+                let tried = st.batch(runner, &points)?;
+                b.update(&tried);
+                progress.batch(&st.trials[before..], b.lo, b.hi);
+                progress.expect(st.trials.len() as u64 + bounds.remaining(b.lo, b.hi, repeat));
             }
             if runner.stopped() {
                 found = false;
                 break;
             }
             // Repeats at the answer: every one must survive.
-            let done = st.trials.iter().filter(|t| t.limit_bytes == hi).count() as u32;
+            let done = st.trials.iter().filter(|t| t.limit_bytes == b.hi).count() as u32;
             let mut left = repeat.saturating_sub(done) as usize;
             let mut confirmed = true;
             progress.expect(st.trials.len() as u64 + left as u64);
             while left > 0 && confirmed {
                 let n = left.min(bounds.parallel);
                 let before = st.trials.len();
-                confirmed = st.batch(runner, &vec![hi; n])?.iter().all(|ok| *ok);
-                progress.batch(&st.trials[before..], lo, hi);
+                confirmed = st.batch(runner, &vec![b.hi; n])?.iter().all(|t| t.1);
+                progress.batch(&st.trials[before..], b.lo, b.hi);
                 left -= n;
             }
             if confirmed {
                 break;
             }
-            // Flaky at hi: it is not safe. Continue above it, up to the next
-            // limit known to survive.
-            lo = hi;
-            hi = st
+            // Flaky at the top: it is not safe. Continue above it, up to the
+            // next limit known to survive, with what that one measured.
+            b.lo = b.hi;
+            let above = st
                 .trials
                 .iter()
-                .filter(|t| t.survived && t.limit_bytes > lo)
-                .map(|t| t.limit_bytes)
-                .min()
-                .unwrap_or(hi0);
-            if lo >= hi0 {
+                .filter(|t| t.survived && t.limit_bytes > b.lo)
+                .min_by_key(|t| t.limit_bytes);
+            (b.hi, b.need) = above.map_or((hi0, None), |t| (t.limit_bytes, need_of(t)));
+            if b.lo >= hi0 {
                 found = false;
                 break;
             }
-            progress.expect(st.trials.len() as u64 + bounds.remaining(lo, hi, repeat));
+            progress.expect(st.trials.len() as u64 + bounds.remaining(b.lo, b.hi, repeat));
         }
     }
     progress.finish();
@@ -241,7 +242,7 @@ pub fn search(
         spec,
         bounds,
         st,
-        found.then_some(hi),
+        found.then_some(b.hi),
         started,
     ))
 }

@@ -87,6 +87,7 @@ fn run_trial(plan: &Plan, dir: &Path, limit: u64) -> Result<Outcome, RunError> {
             exit_code: pod.verdict.exit_code,
             cause: pod.verdict.cause,
             peak_bytes: pod.peak_bytes,
+            unreclaimable_bytes: super::unreclaimable(pod.peak_bytes, &pod.samples),
             at_s: pod.verdict.at_s,
             wall_s: started.elapsed().as_secs_f64(),
             report: dir.join(REPORT_FILE).display().to_string(),

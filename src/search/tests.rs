@@ -18,6 +18,9 @@ struct Fake {
     runs: RefCell<Vec<u64>>,
     /// A heap flag that ends every trial at or above `needs` by itself.
     capped: Option<RuntimeOom>,
+    /// What a survivor's memory.stat says it could not do without (None:
+    /// not read; the search then goes by the peak).
+    measured: Option<u64>,
 }
 
 impl TrialRunner for Fake {
@@ -40,6 +43,7 @@ impl TrialRunner for Fake {
                         exit_code,
                         cause,
                         peak_bytes: self.needs.min(l),
+                        unreclaimable_bytes: self.measured.filter(|_| ok),
                         at_s: 0.1,
                         wall_s: 0.1,
                         report: String::new(),
@@ -85,6 +89,7 @@ fn finds_the_boundary_within_precision_and_never_above_a_survivor() {
         needs: 200 * MI + 123,
         runs: RefCell::default(),
         capped: None,
+        measured: None,
     };
     let bounds = Bounds {
         range: (16 * MI, 1024 * MI),
@@ -141,6 +146,7 @@ fn small_limits_get_a_range_that_is_not_inverted() {
         needs: 3 * MI,
         runs: RefCell::default(),
         capped: None,
+        measured: None,
     };
     let bounds = Bounds {
         range: (lo.min(MI), 8 * MI),
@@ -187,6 +193,7 @@ fn a_heap_cap_at_every_limit_is_no_limit_helps() {
         needs: 100 * MI,
         runs: RefCell::default(),
         capped: Some(heap.clone()),
+        measured: None,
     };
     let r = search(&plan(512 * MI), &spec(), bounds, &capped, &Progress::Quiet).unwrap();
     assert_eq!(r.min_safe_limit_bytes, None);
@@ -196,7 +203,79 @@ fn a_heap_cap_at_every_limit_is_no_limit_helps() {
         needs: 1024 * MI,
         runs: RefCell::default(),
         capped: None,
+        measured: None,
     };
     let r = search(&plan(512 * MI), &spec(), bounds, &short, &Progress::Quiet).unwrap();
     assert_eq!((r.min_safe_limit_bytes, r.no_limit_helps), (None, None));
+}
+
+/// ceil(log2(range / precision)) + repeats: what plain bisection needs.
+fn bisection_bound(range: (u64, u64), precision: u64, repeat: u32) -> usize {
+    (((range.1 - range.0) as f64 / precision as f64)
+        .log2()
+        .ceil() as usize)
+        + repeat as usize
+}
+
+#[test]
+fn a_measured_peak_closes_the_bracket_in_a_few_trials() {
+    let range = (64 * MI, 2048 * MI);
+    for needs in [100 * MI + 123, 700 * MI, 1024 * MI + 4321, 1900 * MI] {
+        for parallel in [1, 2] {
+            let fake = Fake {
+                needs,
+                runs: RefCell::default(),
+                capped: None,
+                measured: None,
+            };
+            let bounds = Bounds {
+                range,
+                precision_bytes: None,
+                repeat: 3,
+                parallel,
+            };
+            let r = search(&plan(512 * MI), &spec(), bounds, &fake, &Progress::Quiet).unwrap();
+            let m = r.min_safe_limit_bytes.unwrap();
+            assert!(m >= needs && m - needs <= r.precision_bytes, "{needs}: {m}");
+            let bound = bisection_bound(range, r.precision_bytes, 3);
+            assert!(
+                r.trials_count <= bound,
+                "{needs} x{parallel}: {} trials, bisection needs {bound}: {:?}",
+                r.trials_count,
+                fake.runs.borrow()
+            );
+            if parallel == 1 {
+                // The top, just above the need, just below that, two repeats.
+                assert_eq!(r.trials_count, 5, "{:?}", fake.runs.borrow());
+            }
+        }
+    }
+}
+
+#[test]
+fn a_misleading_measure_costs_trials_never_the_answer() {
+    let range = (64 * MI, 2048 * MI);
+    for measured in [Some(10 * MI), Some(300 * MI), Some(1500 * MI)] {
+        let fake = Fake {
+            needs: 1000 * MI,
+            runs: RefCell::default(),
+            capped: None,
+            measured,
+        };
+        let bounds = Bounds {
+            range,
+            precision_bytes: None,
+            repeat: 2,
+            parallel: 1,
+        };
+        let r = search(&plan(512 * MI), &spec(), bounds, &fake, &Progress::Quiet).unwrap();
+        let m = r.min_safe_limit_bytes.unwrap();
+        assert!(m >= 1000 * MI && m - 1000 * MI <= r.precision_bytes, "{m}");
+        let bound = 2 * bisection_bound(range, r.precision_bytes, 2);
+        assert!(
+            r.trials_count <= bound,
+            "{measured:?}: {} trials",
+            r.trials_count
+        );
+    }
 }
