@@ -41,10 +41,17 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
     let out_dir = args.out.clone().unwrap_or_else(|| default_out_dir(&plan));
     let pre = crate::run::preflight(&plan).map_err(crate::run::RunError::from)?;
     let report = crate::run::run(&plan, pre, &out_dir, !args.quiet)?;
-    if let Err(e) = crate::plot::timeline(&report, &out_dir) {
-        eprintln!("oomsim: warning: timeline plot not drawn: {e}");
+    // The charts and the page, drawn at once.
+    let drawn = std::thread::scope(|s| {
+        let charts = s.spawn(|| crate::plot::timeline(&report, &out_dir));
+        page(&out_dir, &crate::html::run(&report, &[]));
+        charts.join()
+    });
+    match drawn {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => eprintln!("oomsim: warning: timeline plot not drawn: {e}"),
+        Err(_) => eprintln!("oomsim: warning: timeline plot not drawn: its thread panicked"),
     }
-    page(&out_dir, &crate::html::run(&report, &[]));
     let report_path = out_dir.join(report::REPORT_FILE);
     if args.quiet {
         println!("{}", report_path.display());

@@ -123,6 +123,8 @@ impl Sampler {
 
     pub fn finish(self) -> Sampled {
         self.stop.store(true, Ordering::Release);
+        // Wake it from its sleep: the run does not wait out a period.
+        self.handle.thread().unpark();
         self.handle.join().unwrap_or_else(|_| Sampled {
             errors: vec!["the usage sampler thread panicked: the pods' samples are missing".into()],
             ..Sampled::default()
@@ -158,8 +160,10 @@ fn sample(mut pods: Vec<SampledPod>, rate_hz: u32, stop: &AtomicBool) -> Sampled
                     .is_some_and(|l| bytes as f64 >= l as f64 * NEAR_LIMIT);
             }
         }
-        // nanosleep: on this class of VM a periodic timerfd cost more per wake.
-        std::thread::sleep(if near { period / 4 } else { period });
+        // A parked sleep (futex): on this class of VM a periodic timerfd cost
+        // more per wake, and `finish` can cut it short. A spurious wake only
+        // samples early.
+        std::thread::park_timeout(if near { period / 4 } else { period });
     }
     Sampled {
         samples: out,

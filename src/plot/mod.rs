@@ -93,17 +93,45 @@ fn both(stem: &Path, fig: &Figure) -> Result<Vec<PathBuf>, PlotError> {
     let png = stem.with_extension("png");
     let svg = stem.with_extension("svg");
     let size = render::size(fig);
-    {
-        let root = BitMapBackend::new(&png, size).into_drawing_area();
-        root.fill(&WHITE).map_err(err)?;
-        render::render(fig, &root)?;
-        root.present().map_err(err)?;
-    }
-    {
-        let root = SVGBackend::new(&svg, size).into_drawing_area();
-        root.fill(&WHITE).map_err(err)?;
-        render::render(fig, &root)?;
-        root.present().map_err(err)?;
-    }
+    // The bitmap takes most of the time: the vector copy is drawn meanwhile.
+    std::thread::scope(|s| {
+        let bitmap = s.spawn(|| {
+            let mut pixels = vec![0u8; size.0 as usize * size.1 as usize * 3];
+            {
+                let root = BitMapBackend::with_buffer(&mut pixels, size).into_drawing_area();
+                root.fill(&WHITE).map_err(err)?;
+                render::render(fig, &root)?;
+                root.present().map_err(err)?;
+            }
+            write_png(&png, &pixels, size)
+        });
+        let vector = (|| {
+            let root = SVGBackend::new(&svg, size).into_drawing_area();
+            root.fill(&WHITE).map_err(err)?;
+            render::render(fig, &root)?;
+            root.present().map_err(err)
+        })();
+        bitmap
+            .join()
+            .unwrap_or_else(|_| Err(PlotError::Draw("the bitmap thread panicked".into())))
+            .and(vector)
+    })?;
     Ok(vec![png, svg])
+}
+
+/// A chart's pixels as a PNG: fast deflate (a chart is mostly flat colour,
+/// so it compresses well without the default level's search).
+fn write_png(path: &Path, rgb: &[u8], size: (u32, u32)) -> Result<(), PlotError> {
+    use image::ImageEncoder;
+    use image::codecs::png::{CompressionType, FilterType, PngEncoder};
+    let io = |e: &dyn std::fmt::Display| PlotError::Io {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    };
+    let file = std::fs::File::create(path).map_err(|e| io(&e))?;
+    let mut out = std::io::BufWriter::new(file);
+    PngEncoder::new_with_quality(&mut out, CompressionType::Fast, FilterType::Sub)
+        .write_image(rgb, size.0, size.1, image::ColorType::Rgb8)
+        .map_err(|e| io(&e))?;
+    std::io::Write::flush(&mut out).map_err(|e| io(&e))
 }
