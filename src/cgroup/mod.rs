@@ -104,13 +104,16 @@ impl MemStat {
     /// 207 MiB, 3 s later), so the cgroups that hold the processes are read.
     pub fn sum(groups: &[Cgroup]) -> Result<MemStat> {
         groups.iter().try_fold(MemStat::default(), |acc, g| {
-            let s = g.backend.stat(&g.path)?;
-            Ok(MemStat {
-                anon_bytes: acc.anon_bytes + s.anon_bytes,
-                file_bytes: acc.file_bytes + s.file_bytes,
-                inactive_file_bytes: acc.inactive_file_bytes + s.inactive_file_bytes,
-            })
+            Ok(acc.plus(g.backend.stat(&g.path)?))
         })
+    }
+
+    fn plus(self, s: MemStat) -> MemStat {
+        MemStat {
+            anon_bytes: self.anon_bytes + s.anon_bytes,
+            file_bytes: self.file_bytes + s.file_bytes,
+            inactive_file_bytes: self.inactive_file_bytes + s.inactive_file_bytes,
+        }
     }
 }
 
@@ -131,8 +134,12 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     fn oom_kill_counter(&self) -> (&'static str, &'static str);
     /// The highest charge seen, when the kernel keeps it.
     fn peak(&self, dir: &Path) -> Result<Option<u64>>;
+    /// The names `memory.stat` gives anonymous, file and inactive file bytes.
+    fn stat_keys(&self) -> [&'static str; 3];
     /// Anonymous, file and inactive file bytes.
-    fn stat(&self, dir: &Path) -> Result<MemStat>;
+    fn stat(&self, dir: &Path) -> Result<MemStat> {
+        read_stat(&dir.join(MEMORY_STAT), self.stat_keys())
+    }
     /// An fd that becomes readable when the cgroup hits OOM (v1 eventfd) or
     /// its events change (v2 inotify). Re-read the counter on every wake.
     fn oom_notifier(&self, dir: &Path) -> Result<Notifier>;
@@ -233,14 +240,20 @@ pub(crate) fn keyed_value(content: &str, key: &str) -> Option<u64> {
     })
 }
 
+/// `memory.stat`, in both versions.
+pub const MEMORY_STAT: &str = "memory.stat";
+
 /// Read `memory.stat` with the version's names for anon, file and inactive file.
-pub(crate) fn read_stat(path: &Path, [anon, file, inactive]: [&str; 3]) -> Result<MemStat> {
-    let text = read_file(path)?;
+fn read_stat(path: &Path, keys: [&str; 3]) -> Result<MemStat> {
+    parse_stat(&read_file(path)?, path, keys)
+}
+
+fn parse_stat(text: &str, path: &Path, [anon, file, inactive]: [&str; 3]) -> Result<MemStat> {
     let get = |key: &str| {
-        keyed_value(&text, key).ok_or_else(|| CgroupError::Parse {
+        keyed_value(text, key).ok_or_else(|| CgroupError::Parse {
             path: path.to_path_buf(),
             key: key.to_string(),
-            content: text.clone(),
+            content: text.to_string(),
         })
     };
     Ok(MemStat {
@@ -248,6 +261,35 @@ pub(crate) fn read_stat(path: &Path, [anon, file, inactive]: [&str; 3]) -> Resul
         file_bytes: get(file)?,
         inactive_file_bytes: get(inactive)?,
     })
+}
+
+/// A cgroup's `memory.stat` kept open, for sampling.
+#[derive(Debug)]
+pub struct StatFile {
+    file: OpenFile,
+    keys: [&'static str; 3],
+}
+
+impl StatFile {
+    pub fn open(group: &Cgroup) -> Result<StatFile> {
+        Ok(StatFile {
+            file: OpenFile::open(group.path.join(MEMORY_STAT))?,
+            keys: group.backend.stat_keys(),
+        })
+    }
+
+    pub fn read(&mut self) -> Result<MemStat> {
+        let path = self.file.path.clone();
+        parse_stat(self.file.read()?, &path, self.keys)
+    }
+
+    /// The stats of several cgroups together (see [`MemStat::sum`]).
+    pub fn sum(files: &mut [StatFile]) -> Result<MemStat> {
+        files.iter_mut().try_fold(MemStat::default(), |acc, f| {
+            let s = f.read()?;
+            Ok(acc.plus(s))
+        })
+    }
 }
 
 /// A kernel file kept open and re-read with pread: the cheap way to sample.

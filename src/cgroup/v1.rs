@@ -10,16 +10,13 @@ use nix::sys::eventfd::{EfdFlags, EventFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use super::{
-    Backend, MemStat, Notifier, Result, Swap, Version, io_err, read_stat, read_u64, write_file,
-};
+use super::{Backend, Notifier, Result, Swap, Version, io_err, read_u64, write_file};
 
 pub const MEMORY_LIMIT: &str = "memory.limit_in_bytes";
 pub const MEMORY_MEMSW_LIMIT: &str = "memory.memsw.limit_in_bytes";
 pub const MEMORY_USAGE: &str = "memory.usage_in_bytes";
 pub const MEMORY_MAX_USAGE: &str = "memory.max_usage_in_bytes";
 pub const MEMORY_OOM_CONTROL: &str = "memory.oom_control";
-pub const MEMORY_STAT: &str = "memory.stat";
 pub const MEMORY_SWAPPINESS: &str = "memory.swappiness";
 pub const CGROUP_EVENT_CONTROL: &str = "cgroup.event_control";
 
@@ -92,11 +89,8 @@ impl Backend for V1 {
         read_u64(&dir.join(MEMORY_MAX_USAGE)).map(Some)
     }
 
-    fn stat(&self, dir: &Path) -> Result<MemStat> {
-        read_stat(
-            &dir.join(MEMORY_STAT),
-            ["total_rss", "total_cache", "total_inactive_file"],
-        )
+    fn stat_keys(&self) -> [&'static str; 3] {
+        ["total_rss", "total_cache", "total_inactive_file"]
     }
 
     fn oom_notifier(&self, dir: &Path) -> Result<Notifier> {
@@ -128,6 +122,7 @@ impl Backend for V1 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cgroup::MEMORY_STAT;
     use std::fs;
 
     fn fake_cgroup() -> (tempfile::TempDir, PathBuf) {

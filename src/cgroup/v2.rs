@@ -7,10 +7,7 @@ use std::os::fd::OwnedFd;
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use std::path::{Path, PathBuf};
 
-use super::{
-    Backend, MemStat, Notifier, Result, Swap, Version, io_err, read_file, read_stat, read_u64,
-    write_file,
-};
+use super::{Backend, Notifier, Result, Swap, Version, io_err, read_file, read_u64, write_file};
 
 pub const MEMORY_MAX: &str = "memory.max";
 pub const MEMORY_SWAP_MAX: &str = "memory.swap.max";
@@ -18,7 +15,6 @@ pub const MEMORY_CURRENT: &str = "memory.current";
 pub const MEMORY_PEAK: &str = "memory.peak";
 pub const MEMORY_OOM_GROUP: &str = "memory.oom.group";
 pub const MEMORY_EVENTS: &str = "memory.events";
-pub const MEMORY_STAT: &str = "memory.stat";
 pub const CGROUP_SUBTREE_CONTROL: &str = "cgroup.subtree_control";
 
 #[derive(Debug)]
@@ -89,8 +85,8 @@ impl Backend for V2 {
         read_u64(&path).map(Some)
     }
 
-    fn stat(&self, dir: &Path) -> Result<MemStat> {
-        read_stat(&dir.join(MEMORY_STAT), ["anon", "file", "inactive_file"])
+    fn stat_keys(&self) -> [&'static str; 3] {
+        ["anon", "file", "inactive_file"]
     }
 
     fn oom_notifier(&self, dir: &Path) -> Result<Notifier> {
@@ -120,6 +116,7 @@ impl Backend for V2 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cgroup::{MEMORY_STAT, MemStat};
     use std::fs;
 
     fn fake_tree() -> (tempfile::TempDir, PathBuf) {

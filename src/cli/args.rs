@@ -164,9 +164,11 @@ pub enum Bench {
     Fill,
     /// OOM detection latency against the kernel's own timestamp.
     Detect,
-    /// CPU the 1 kHz sampler costs, and the harness's RSS.
+    /// CPU per sample of the 1 kHz sampler, against the same reads in C.
     Sampler,
-    /// The limit search against a linear sweep.
+    /// `oomsim run -- true`, the whole process, against the same cgroup work in C.
+    Startup,
+    /// The limit search's trials against plain bisection's, and a linear sweep.
     Search,
     /// The vLLM planner over a grid, and the sim device's allocation rate.
     Planner,

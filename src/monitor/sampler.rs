@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::cgroup::{Cgroup, MemStat, OpenFile};
+use crate::cgroup::{OpenFile, StatFile};
 use crate::gpu::Ledger;
 use crate::monitor::clock::{monotonic_ns, seconds_between, thread_cpu_s};
 
@@ -91,7 +91,7 @@ pub struct SampledPod {
     pub device: Option<(Arc<Ledger>, u32)>,
     /// The cgroups holding the pod's processes (its containers'), for
     /// memory.stat (empty: not read).
-    pub stat: Vec<Cgroup>,
+    pub stat: Vec<StatFile>,
 }
 
 /// Usage at or above this share of the limit samples four times as often.
@@ -149,7 +149,7 @@ fn sample(mut pods: Vec<SampledPod>, rate_hz: u32, stop: &AtomicBool) -> Sampled
                 s.device_bytes = pod.device.as_ref().map(|(l, p)| l.used_by_pod(*p));
                 if tick.is_multiple_of(STAT_EVERY)
                     && !pod.stat.is_empty()
-                    && let Ok(st) = MemStat::sum(&pod.stat)
+                    && let Ok(st) = StatFile::sum(&mut pod.stat)
                 {
                     s.anon_bytes = Some(st.anon_bytes);
                     s.file_bytes = Some(st.file_bytes);

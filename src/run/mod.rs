@@ -17,7 +17,7 @@ use std::time::SystemTime;
 
 pub use preflight::{Preflight, preflight};
 
-use crate::cgroup::{self, Cgroup, CgroupError, MemStat, OomKillMode, RunGroup, Swap};
+use crate::cgroup::{self, Cgroup, CgroupError, MemStat, OomKillMode, RunGroup, StatFile, Swap};
 use crate::fault;
 use crate::gpu::{self, GpuError};
 use crate::host::HostError;
@@ -245,7 +245,10 @@ pub fn run(
             limit_bytes: pod.limit_bytes(),
             clock: pod_clocks[i].clone(),
             device: device.as_ref().map(|d| (d.ledger.clone(), i as u32)),
-            stat: container_groups[i].clone(),
+            stat: container_groups[i]
+                .iter()
+                .map(StatFile::open)
+                .collect::<Result<_, _>>()?,
         });
     }
     let watcher = Watcher::start(watched, kmsg).map_err(thread("OOM watcher"))?;

@@ -39,8 +39,9 @@ pub struct Bracket {
     pub hi: u64,
     /// What the survivor at `hi` could not do without, when measured.
     pub need: Option<u64>,
-    /// The probe just below the top, when that was the last one chosen.
-    pub below_probe: Option<u64>,
+    /// The probe just below the top and the precision it was chosen for,
+    /// when that was the last one chosen.
+    pub below_probe: Option<(u64, u64)>,
 }
 
 impl Bracket {
@@ -56,7 +57,7 @@ impl Bracket {
             // below the top, where a failure closes the bracket.
             let above = (n + precision(n) / 2).next_multiple_of(STEP);
             let p = if above >= self.hi {
-                self.below_probe = Some(below(self.hi));
+                self.below_probe = Some((below(self.hi), precision(self.hi)));
                 below(self.hi)
             } else {
                 above
@@ -100,8 +101,12 @@ impl Bracket {
         {
             self.hi = *limit;
             // Surviving just below the top means the need was overstated
-            // (a heap that grows with its limit): halve next time.
-            self.need = need.filter(|n| *n < *limit && Some(*limit) != self.below_probe);
+            // (a heap that grows with its limit): go on from what it needed
+            // there only if that is clearly below it, else halve.
+            self.need = need.filter(|n| match self.below_probe {
+                Some((p, precision)) if p == *limit => n + precision / 2 < *limit,
+                _ => n < limit,
+            });
         }
     }
 }
@@ -153,6 +158,11 @@ mod tests {
         over.update(&[(1020 * MI, true, Some(1019 * MI))]);
         assert_eq!((over.hi, over.need), (1020 * MI, None));
         assert_eq!(over.next(four, 1), [510 * MI]);
+        // Unless it needed clearly less there: go on from that.
+        let mut over = bracket(0, 1024, Some(1023 * MI));
+        assert_eq!(over.next(four, 1), [1020 * MI]);
+        over.update(&[(1020 * MI, true, Some(900 * MI))]);
+        assert_eq!(over.next(four, 1), [902 * MI]);
     }
 
     #[test]
