@@ -170,6 +170,8 @@ pub enum Bench {
     Startup,
     /// The limit search's trials against plain bisection's, and a linear sweep.
     Search,
+    /// A model load by each strategy against a cold read of the same file.
+    Load,
     /// The vLLM planner over a grid, and the sim device's allocation rate.
     Planner,
     /// `oomsim diagnose` over 1 MiB of evidence, against a line scan.
@@ -189,6 +191,9 @@ pub struct BenchArgs {
     /// Repetitions of each fill-rate measurement.
     #[arg(long, default_value_t = 5)]
     pub repeat: u32,
+    /// The weights file's size for the load benchmark.
+    #[arg(long, default_value = "2Gi")]
+    pub model_size: String,
     /// OOM kills to time for the detection benchmark.
     #[arg(long, default_value_t = 25)]
     pub kills: u32,

@@ -23,7 +23,7 @@ use crate::plan::{Leak, Pages, Phase, Plan, Program};
 use crate::signals;
 
 /// A plain page-touch loop: the baseline for the fill rate.
-const TOUCH_C: &str = r#"
+pub const TOUCH_C: &str = r#"
 #include <stdlib.h>
 #include <sys/mman.h>
 int main(int argc, char **argv) {

@@ -16,6 +16,7 @@ use serde::Serialize;
 
 mod diagnose;
 mod fill;
+mod load;
 mod planner;
 mod sampler;
 mod search;
@@ -65,6 +66,7 @@ struct Results {
     detect_latency_us: Option<DetectStats>,
     sampler: Option<sampler::SamplerStats>,
     startup: Option<startup::StartupStats>,
+    load: Option<load::LoadStats>,
     search: Option<search::SearchStats>,
     planner: Option<PlannerStats>,
     diagnose: Option<DiagnoseStats>,
@@ -101,6 +103,11 @@ pub fn run(args: &BenchArgs) -> Result<u8, Failure> {
     }
     if wants(Bench::Startup) {
         results.startup = startup::startup(&work, &mut results.notes)?;
+    }
+    if wants(Bench::Load) {
+        let model = parse_bytes(&args.model_size)
+            .map_err(|e| Failure::input(format!("--model-size: {e}")))?;
+        results.load = load::load(&work, model)?;
     }
     if wants(Bench::Search) {
         results.search = search::bench(&work)?;
@@ -276,6 +283,9 @@ fn print_results(r: &Results) {
     }
     if let Some(s) = &r.startup {
         startup::print(s, show);
+    }
+    if let Some(s) = &r.load {
+        load::print(s, show);
     }
     if let Some(s) = &r.search {
         search::print(s);
