@@ -142,7 +142,7 @@ pub struct RunArgs {
 }
 
 /// A command run's program: `-- CMD`, its environment and its pod's name.
-#[derive(Debug, Args)]
+#[derive(Debug, Default, Args)]
 pub struct ProgramArgs {
     /// An environment variable for a command run; `{EXPR:UNIT}` in the value
     /// follows the limit (`--env GOMEMLIMIT={limit*0.9:MiB}MiB`). Repeatable.
@@ -172,6 +172,8 @@ pub enum Bench {
     Search,
     /// A model load by each strategy against a cold read of the same file.
     Load,
+    /// `oomsim search` of a model-load scenario end to end, against its floor.
+    Vllm,
     /// The vLLM planner over a grid, and the sim device's allocation rate.
     Planner,
     /// `oomsim diagnose` over 1 MiB of evidence, against a line scan.
@@ -191,6 +193,9 @@ pub struct BenchArgs {
     /// Repetitions of each fill-rate measurement.
     #[arg(long, default_value_t = 5)]
     pub repeat: u32,
+    /// The scenario the vllm benchmark searches.
+    #[arg(long, default_value = "scenarios/vllm-14g.yaml")]
+    pub scenario: PathBuf,
     /// The weights file's size for the load benchmark.
     #[arg(long, default_value = "2Gi")]
     pub model_size: String,

@@ -45,7 +45,7 @@ pub struct LoadStats {
 }
 
 /// Drop the file's pages, then read it with dd; the wall seconds.
-fn dd(file: &Path, direct: bool) -> Result<f64, Failure> {
+pub fn dd(file: &Path, direct: bool) -> Result<f64, Failure> {
     let f = std::fs::File::open(file)
         .map_err(|e| Failure::internal(format!("{}: {e}", file.display())))?;
     crate::llm::weights::drop_cached(&f, 0, 0)

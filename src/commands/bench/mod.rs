@@ -21,6 +21,7 @@ mod planner;
 mod sampler;
 mod search;
 mod startup;
+mod vllm;
 
 use diagnose::DiagnoseStats;
 use planner::{PlannerStats, planner};
@@ -67,6 +68,7 @@ struct Results {
     sampler: Option<sampler::SamplerStats>,
     startup: Option<startup::StartupStats>,
     load: Option<load::LoadStats>,
+    vllm: Option<vllm::VllmStats>,
     search: Option<search::SearchStats>,
     planner: Option<PlannerStats>,
     diagnose: Option<DiagnoseStats>,
@@ -108,6 +110,16 @@ pub fn run(args: &BenchArgs) -> Result<u8, Failure> {
         let model = parse_bytes(&args.model_size)
             .map_err(|e| Failure::input(format!("--model-size: {e}")))?;
         results.load = load::load(&work, model)?;
+    }
+    if wants(Bench::Vllm) {
+        if args.scenario.is_file() {
+            results.vllm = Some(vllm::vllm(&work, &args.scenario)?);
+        } else {
+            results.notes.push(format!(
+                "vllm skipped: {} not found (run from the project's folder, or give --scenario)",
+                args.scenario.display()
+            ));
+        }
     }
     if wants(Bench::Search) {
         results.search = search::bench(&work)?;
@@ -286,6 +298,9 @@ fn print_results(r: &Results) {
     }
     if let Some(s) = &r.load {
         load::print(s, show);
+    }
+    if let Some(s) = &r.vllm {
+        vllm::print(s);
     }
     if let Some(s) = &r.search {
         search::print(s);
