@@ -466,14 +466,26 @@ fn describe_search(r: &SearchResult) -> String {
         r.wall_s,
         fmt_human(r.precision_bytes)
     );
-    let _ = writeln!(out, "{:<10} {:>7} {:>9}", "LIMIT", "TRIALS", "SURVIVED");
+    // What the trials at each limit cost: a model load's trials dominate.
+    let _ = writeln!(
+        out,
+        "{:<10} {:>7} {:>9} {:>9}",
+        "LIMIT", "TRIALS", "SURVIVED", "TIME"
+    );
     for s in &r.per_limit {
+        let spent: f64 = r
+            .trials
+            .iter()
+            .filter(|t| t.limit_bytes == s.limit_bytes)
+            .map(|t| t.wall_s)
+            .sum();
         let _ = writeln!(
             out,
-            "{:<10} {:>7} {:>8.0}%",
+            "{:<10} {:>7} {:>8.0}% {:>8.1}s",
             fmt_quantity(s.limit_bytes),
             s.trials,
-            s.survival_rate * 100.0
+            s.survival_rate * 100.0,
+            spent
         );
     }
     if !r.formulas.is_empty() {
