@@ -8,10 +8,25 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::harness::{verdict, wait_for_run_cgroup};
+use crate::soak::leftovers;
 use crate::{assert_cleaned, cgroup_root, oomsim, report, text};
 
 /// A leak into 48Mi: OOMKilled within a second.
 const LEAK: &str = "name: fault-oom\npods:\n  - name: app\n    resources: {limits: {memory: 48Mi}}\n    workload: {kind: leak, baseline: 8Mi, rate: 128Mi/s, duration: 10s}\n    expect: {reason: OOMKilled, exit_code: 137}\n";
+
+/// `oomsim run -q FILE --out OUT`, its output piped.
+fn spawn_run(file: &Path, out: &Path) -> std::process::Child {
+    oomsim()
+        .arg("run")
+        .arg("-q")
+        .arg(file)
+        .arg("--out")
+        .arg(out)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
 
 fn write_scenario(dir: &Path, yaml: &str) -> PathBuf {
     let file = dir.join("s.yaml");
@@ -172,27 +187,11 @@ pub fn a_full_disk_keeps_the_previous_report() {
     let disk = Tmpfs::mount(dir.path().join("disk"), "4m");
     let out = disk.0.join("out");
     let run = || {
-        let child = oomsim()
-            .arg("run")
-            .arg("-q")
-            .arg(&file)
-            .arg("--out")
-            .arg(&out)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let child = spawn_run(&file, &out);
         let pid = child.id();
         let o = child.wait_with_output().unwrap();
-        let prefix = format!("{pid}-");
-        let left: Vec<_> = std::fs::read_dir(cgroup_root().join("oomsim"))
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
-            .map(|e| e.path())
-            .collect();
-        assert!(left.is_empty(), "cgroups left: {left:?}");
+        let left = leftovers(pid);
+        assert!(left.is_empty(), "left behind: {left:?}");
         o
     };
     let first = run();
@@ -274,16 +273,7 @@ pub fn a_child_that_ignores_sigterm_is_killed() {
     std::fs::remove_file(&pidfile).unwrap();
     let long = yaml.replace("timeout: 2s", "timeout: 60s");
     let file = write_scenario(dir.path(), &long);
-    let child = oomsim()
-        .arg("run")
-        .arg("-q")
-        .arg(&file)
-        .arg("--out")
-        .arg(&out)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_run(&file, &out);
     let deadline = Instant::now() + Duration::from_secs(10);
     while !pidfile.exists() {
         assert!(Instant::now() < deadline, "the container never started");

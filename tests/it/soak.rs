@@ -77,7 +77,7 @@ fn named(dir: &Path, prefix: &str) -> Vec<PathBuf> {
 }
 
 /// What a run with this owner pid may have left: its cgroup, its GPU ledger.
-fn leftovers(pid: u32) -> Vec<PathBuf> {
+pub(crate) fn leftovers(pid: u32) -> Vec<PathBuf> {
     let mut left = named(&cgroup_root().join("oomsim"), &format!("{pid}-"));
     left.extend(named(Path::new("/dev/shm"), &format!("oomsim-{pid}-")));
     left
