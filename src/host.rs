@@ -88,6 +88,9 @@ impl MemInfo {
     }
 }
 
+/// The host's memory; inside a memory-limited cgroup (oomsim in a pod),
+/// that cgroup is the host: its limit the total, its headroom what is
+/// available, so a run never asks for more than the pod was given.
 pub fn meminfo() -> Result<MemInfo, HostError> {
     const PATH: &str = "/proc/meminfo";
     let text =
@@ -98,11 +101,60 @@ pub fn meminfo() -> Result<MemInfo, HostError> {
             source: std::io::Error::other(format!("no {key} line")),
         })
     };
-    Ok(MemInfo {
+    let host = MemInfo {
         total_bytes: field("MemTotal:")?,
         available_bytes: field("MemAvailable:")?,
         swap_total_bytes: field("SwapTotal:")?,
-    })
+    };
+    let own = std::fs::read_to_string("/proc/self/cgroup")
+        .ok()
+        .and_then(|c| own_limit(&c, host.total_bytes, |p| std::fs::read_to_string(p).ok()));
+    Ok(within(host, own))
+}
+
+/// The host's figures bounded by a cgroup's (limit, usage).
+fn within(host: MemInfo, own: Option<(u64, u64)>) -> MemInfo {
+    match own {
+        Some((limit, usage)) => MemInfo {
+            total_bytes: host.total_bytes.min(limit),
+            available_bytes: host.available_bytes.min(limit.saturating_sub(usage)),
+            ..host
+        },
+        None => host,
+    }
+}
+
+/// The memory limit and usage of the cgroup this process is in, from
+/// /proc/self/cgroup (v2 `0::/path`, v1 `N:memory:/path`); None when it
+/// has no limit below the host's memory.
+fn own_limit(
+    proc_cgroup: &str,
+    host_total: u64,
+    read: impl Fn(&str) -> Option<String>,
+) -> Option<(u64, u64)> {
+    let (dir, limit_file, usage_file) = proc_cgroup.lines().find_map(|l| {
+        let mut parts = l.splitn(3, ':');
+        let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+        let path = path.trim_end_matches('/');
+        if controllers.is_empty() {
+            Some((
+                format!("/sys/fs/cgroup{path}"),
+                "memory.max",
+                "memory.current",
+            ))
+        } else if controllers.split(',').any(|c| c == "memory") {
+            Some((
+                format!("/sys/fs/cgroup/memory{path}"),
+                "memory.limit_in_bytes",
+                "memory.usage_in_bytes",
+            ))
+        } else {
+            None
+        }
+    })?;
+    let number = |file: &str| read(&format!("{dir}/{file}"))?.trim().parse::<u64>().ok();
+    let limit = number(limit_file).filter(|l| *l < host_total)?;
+    Some((limit, number(usage_file).unwrap_or(0)))
 }
 
 pub fn kernel_release() -> String {
@@ -159,6 +211,37 @@ pub fn check_fits(limits: &[(String, u64)], available: u64, total: u64) -> Resul
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_limited_cgroup_is_the_host() {
+        let files = |p: &str| match p {
+            "/sys/fs/cgroup/kubepods/pod1/c1/memory.max" => Some("2147483648\n".to_string()),
+            "/sys/fs/cgroup/kubepods/pod1/c1/memory.current" => Some("104857600\n".into()),
+            "/sys/fs/cgroup/memory/user/memory.limit_in_bytes" => {
+                Some("9223372036854771712\n".into())
+            }
+            "/sys/fs/cgroup/memory/user/memory.usage_in_bytes" => Some("1\n".into()),
+            _ => None,
+        };
+        let v2 = own_limit("0::/kubepods/pod1/c1\n", 64 << 30, files);
+        assert_eq!(v2, Some((2 << 30, 100 << 20)));
+        // v1 with no limit below the host's memory: the host is the host.
+        let v1 = own_limit("12:memory:/user\n3:cpu,cpuacct:/user\n", 64 << 30, files);
+        assert_eq!(v1, None);
+        // `max` (no limit) or an unreadable file: no bound.
+        assert_eq!(own_limit("0::/elsewhere\n", 64 << 30, files), None);
+        let host = MemInfo {
+            total_bytes: 64 << 30,
+            available_bytes: 60 << 30,
+            swap_total_bytes: 0,
+        };
+        let pod = within(host, v2);
+        assert_eq!(
+            (pod.total_bytes, pod.available_bytes),
+            (2 << 30, (2 << 30) - (100 << 20))
+        );
+    }
+
     use super::*;
 
     #[test]

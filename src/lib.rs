@@ -13,6 +13,7 @@ mod fault;
 mod gpu;
 mod host;
 mod html;
+pub mod jobs;
 pub mod k8s;
 pub mod llm;
 mod monitor;

@@ -349,6 +349,26 @@ impl OpenFile {
     }
 }
 
+/// Inside a cgroup namespace whose root is not the hierarchy's own (a pod
+/// on cgroup v2: the root has a `cgroup.type`, the real one has none), this
+/// process sits in that root, and a cgroup holding processes cannot pass
+/// controllers down to children ("no internal processes", cgroup-v2.rst).
+/// So move into a leaf of its own first, as kind's node entrypoint moves
+/// its processes to `/init` for the same reason. Nothing to do on v1 or at
+/// the real root.
+pub fn leave_namespace_root() -> Result<()> {
+    let root = Path::new("/sys/fs/cgroup");
+    if !root.join("cgroup.type").exists() || !root.join("cgroup.controllers").exists() {
+        return Ok(());
+    }
+    let leaf = root.join("oomsim-self");
+    match std::fs::create_dir(&leaf) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(io_err(&leaf)(e)),
+        _ => {}
+    }
+    write_file(&leaf.join(CGROUP_PROCS), "0")
+}
+
 /// The memory controller this host offers, found in /proc/self/mountinfo.
 pub fn detect() -> Result<Arc<dyn Backend>> {
     let path = Path::new("/proc/self/mountinfo");

@@ -71,6 +71,11 @@ pub enum Cmd {
         #[command(subcommand)]
         command: Box<VllmCmd>,
     },
+    /// A scenario matrix as a Kubernetes Indexed Job, and its pods' entry point.
+    K8s {
+        #[command(subcommand)]
+        command: K8sCmd,
+    },
     /// Read pasted evidence (kubectl describe / get -o yaml|json / events,
     /// kernel logs, container logs, report.json) and say how it died and the fix.
     Diagnose(DiagnoseArgs),
@@ -237,6 +242,61 @@ pub struct SearchArgs {
     pub strict: bool,
     #[command(flatten)]
     pub program: ProgramArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum K8sCmd {
+    /// Print a ConfigMap (the scenario, the cells) and an Indexed Job (one
+    /// index per cell) for `kubectl apply -f -`; or run the cells here, one
+    /// after another, as the pods would (--dry-run).
+    Job(K8sJobArgs),
+    /// What each of the Job's pods runs: one cell of the mounted table.
+    Cell(K8sCellArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct K8sJobArgs {
+    /// The scenario the cells vary.
+    pub scenario: PathBuf,
+    /// KEY=V1,V2: a scenario field or var and its values (`gpu.memory=40Gi,80Gi`,
+    /// `pods.vllm.resources.limits.memory=16Gi,20Gi`). Repeatable: every combination is a cell.
+    #[arg(long, value_name = "KEY=V1,V2")]
+    pub matrix: Vec<String>,
+    /// The image the pods run (it must hold oomsim and what the scenario runs).
+    #[arg(long, default_value = "oomsim:latest")]
+    pub image: String,
+    /// LABEL=VALUE a node must carry (`nvidia.com/gpu.product=NVIDIA-H100-80GB-HBM3`);
+    /// also asks each pod for one nvidia.com/gpu. Repeatable.
+    #[arg(long, value_name = "LABEL=VALUE")]
+    pub gpu_type: Vec<String>,
+    /// Cells run at once (default: all).
+    #[arg(long)]
+    pub parallelism: Option<i32>,
+    /// Retries of a failed cell (backoffLimitPerIndex); other cells go on.
+    #[arg(long, default_value_t = 0)]
+    pub backoff_limit: i32,
+    /// Write the YAML here instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Run every cell here, one after another, with the pods' entry point.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Where a dry run's reports go (default: reports/<scenario-name>-cells/).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct K8sCellArgs {
+    /// The mounted ConfigMap: scenario.yaml and cells.json.
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Where the cell's reports go.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// The cell (default: $JOB_COMPLETION_INDEX, set by the Job controller).
+    #[arg(long)]
+    pub index: Option<usize>,
 }
 
 #[derive(Debug, Subcommand)]

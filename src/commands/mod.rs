@@ -4,12 +4,13 @@
 
 mod bench;
 mod diagnose;
+mod k8s;
 mod node;
 mod run;
 mod saved;
 mod vllm;
 
-use crate::cli::{Cmd, Failure, args::NodeCmd, args::VllmCmd, exit};
+use crate::cli::{Cmd, Failure, args::K8sCmd, args::NodeCmd, args::VllmCmd, exit};
 use crate::signals;
 
 /// Run a parsed command line; the exit code or the failure to print.
@@ -46,6 +47,13 @@ pub fn dispatch(cmd: Cmd) -> Result<u8, Failure> {
         Cmd::Vllm { command } => match *command {
             VllmCmd::Plan(args) => vllm::plan(&args),
         },
+        Cmd::K8s { command } => {
+            signals::install();
+            match command {
+                K8sCmd::Job(args) => k8s::job(&args),
+                K8sCmd::Cell(args) => k8s::cell(&args),
+            }
+        }
     }
 }
 
