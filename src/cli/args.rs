@@ -71,6 +71,16 @@ pub enum Cmd {
         #[command(subcommand)]
         command: Box<VllmCmd>,
     },
+    /// The cells' reports into one table and one set of charts (from
+    /// `kubectl logs` of the Job's pods, cell.json files or their folders).
+    Merge {
+        /// Logs with the pods' last lines, cell.json files, or folders holding them.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// Write merge.json, the chart and report.html into this folder.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
     /// A scenario matrix as a Kubernetes Indexed Job, and its pods' entry point.
     K8s {
         #[command(subcommand)]

@@ -162,11 +162,11 @@ fn dry_run(args: &K8sJobArgs, scenario: &str, table: &Table) -> Result<u8, Failu
         table.cells.len(),
         out.display()
     );
-    Ok(if failed == 0 {
-        exit::OK
-    } else {
-        exit::INTERNAL
-    })
+    if failed > 0 {
+        return Ok(exit::INTERNAL);
+    }
+    // What `oomsim merge` of the pods' logs would show.
+    merge(std::slice::from_ref(&out), Some(&out.join("merged")))
 }
 
 pub fn cell(args: &K8sCellArgs) -> Result<u8, Failure> {
@@ -196,7 +196,11 @@ fn run_cell(config: &Path, out: &Path, index: usize) -> Result<u8, Failure> {
         .map_err(|e| Failure::input(format!("{}: {e}", config.join(CELLS_KEY).display())))?;
     let cell = table.cell(index)?.clone();
     let dir = out.join(format!("cell-{index}"));
-    let (file, _) = materialize(&scenario, &cell, &dir)?;
+    let (file, plan) = materialize(&scenario, &cell, &dir)?;
+    let gpu_asked = plan
+        .gpu
+        .as_ref()
+        .is_some_and(|g| g.backend != crate::gpu::BackendChoice::Sim);
     let code = super::run::run(RunArgs {
         scenario: Some(file),
         out: Some(dir.clone()),
@@ -208,14 +212,24 @@ fn run_cell(config: &Path, out: &Path, index: usize) -> Result<u8, Failure> {
         strict: false,
         program: Default::default(),
     })?;
-    let line = cell_line(&table, &cell, &dir, code)?;
+    let line = cell_line(&table, &cell, &dir, code, gpu_asked)?;
+    // Beside the reports too, so a folder of cells merges without logs.
+    let kept = dir.join(jobs::merge::CELL_FILE);
+    crate::report::write_atomic(&kept, format!("{line}\n").as_bytes())
+        .map_err(|e| Failure::internal(format!("{}: {e}", kept.display())))?;
     println!("{line}");
     Ok(exit::OK)
 }
 
 /// The cell's JSON line: the cell, `oomsim run`'s exit code, its report
 /// and its searches, samples left out.
-fn cell_line(table: &Table, cell: &Cell, dir: &Path, code: u8) -> Result<String, Failure> {
+fn cell_line(
+    table: &Table,
+    cell: &Cell,
+    dir: &Path,
+    code: u8,
+    gpu_asked: bool,
+) -> Result<String, Failure> {
     let read = |path: &Path| -> Result<Value, Failure> {
         let text = crate::bounded::read_text(path, crate::bounded::REPORT_MAX)
             .map_err(|e| Failure::internal(format!("{}: {e}", path.display())))?;
@@ -226,15 +240,24 @@ fn cell_line(table: &Table, cell: &Cell, dir: &Path, code: u8) -> Result<String,
     strip_samples(&mut report);
     let mut searches = Vec::new();
     for path in search_files(dir) {
-        searches.push(read(&path)?);
+        // `search-STRATEGY/search.json` for a search per loading strategy.
+        let strategy = path
+            .parent()
+            .and_then(|d| d.file_name())
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_prefix("search-"))
+            .map(str::to_string);
+        searches.push(serde_json::json!({"strategy": strategy, "search": read(&path)?}));
     }
     let line = serde_json::json!({
         "oomsim_cell": {
             "scenario": table.scenario_name,
             "index": cell.index,
+            "cells": table.cells.len(),
             "label": cell.label(),
             "values": cell.values,
             "run_exit_code": code,
+            "gpu_asked": gpu_asked,
         },
         "report": report,
         "searches": searches,
@@ -256,13 +279,43 @@ fn search_files(dir: &Path) -> Vec<PathBuf> {
     found
 }
 
+/// Samples emptied: the line carries verdicts and figures, not timelines.
 fn strip_samples(v: &mut Value) {
     match v {
         Value::Object(map) => {
-            map.remove("samples");
+            if let Some(samples) = map.get_mut("samples") {
+                *samples = Value::Array(Vec::new());
+            }
             map.values_mut().for_each(strip_samples);
         }
         Value::Array(items) => items.iter_mut().for_each(strip_samples),
         _ => {}
     }
+}
+
+/// `oomsim merge`: the table on stdout; with `--out`, merge.json, the chart
+/// and report.html. Exit 1 when a cell has no report or did not hold.
+pub fn merge(inputs: &[PathBuf], out: Option<&Path>) -> Result<u8, Failure> {
+    let lines = jobs::merge::read_all(inputs).map_err(|e| Failure::input(e.to_string()))?;
+    let merged = jobs::merge::merge(&lines).map_err(|e| Failure::input(e.to_string()))?;
+    let text = jobs::merge::text(&merged);
+    print!("{text}");
+    if let Some(dir) = out {
+        crate::report::write_json(&dir.join("merge.json"), &merged)
+            .map_err(|e| Failure::input(e.to_string()))?;
+        if let Err(e) = crate::plot::matrix(&merged, &dir.join("matrix")) {
+            eprintln!("oomsim: warning: the matrix chart not drawn: {e}");
+        }
+        if let Err(e) = crate::html::write(dir, &crate::html::matrix(&merged, &text)) {
+            eprintln!(
+                "oomsim: warning: report.html not written in {}: {e}",
+                dir.display()
+            );
+        }
+    }
+    Ok(if merged.rows.iter().all(|r| r.ok) {
+        exit::OK
+    } else {
+        exit::EXPECTATION_FAILED
+    })
 }

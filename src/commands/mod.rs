@@ -47,6 +47,7 @@ pub fn dispatch(cmd: Cmd) -> Result<u8, Failure> {
         Cmd::Vllm { command } => match *command {
             VllmCmd::Plan(args) => vllm::plan(&args),
         },
+        Cmd::Merge { inputs, out } => k8s::merge(&inputs, out.as_deref()),
         Cmd::K8s { command } => {
             signals::install();
             match command {

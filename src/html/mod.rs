@@ -6,7 +6,7 @@ mod pages;
 
 use std::path::{Path, PathBuf};
 
-pub use pages::{compare, diagnose, plan, run, search};
+pub use pages::{compare, diagnose, matrix, plan, run, search};
 
 pub const HTML_FILE: &str = "report.html";
 

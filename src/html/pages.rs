@@ -329,6 +329,66 @@ pub fn compare(rows: &[Row], markdown: &str) -> String {
     page.render("oomsim compare")
 }
 
+/// The page of `oomsim merge`: the matrix's table, its chart, the text.
+pub fn matrix(m: &crate::jobs::merge::Merged, text: &str) -> String {
+    let fig = figures::matrix(m);
+    let mut page = Page::new(fig.title.clone());
+    let rows: Vec<Vec<String>> = m
+        .rows
+        .iter()
+        .map(|r| {
+            let safe = r
+                .smallest_safe
+                .iter()
+                .map(|(who, b)| {
+                    format!(
+                        "{who}: {}",
+                        b.map_or("none".into(), crate::units::fmt_quantity)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("<br>");
+            vec![
+                r.index.to_string(),
+                esc(&r.label),
+                esc(&r.device),
+                esc(&r.verdicts.join(", ")),
+                safe,
+                if r.ok {
+                    "<span class=\"ok\">ok</span>".into()
+                } else {
+                    format!("<span class=\"bad\">{}</span>", esc(&r.notes.join("; ")))
+                },
+            ]
+        })
+        .collect();
+    page.section(
+        "verdicts",
+        "Cells",
+        table(
+            &[
+                "cell",
+                "values",
+                "device",
+                "verdict",
+                "smallest safe",
+                "result",
+            ],
+            &rows,
+        ),
+    );
+    page.section(
+        "plots",
+        "Charts",
+        figure(
+            &fig,
+            "The smallest safe limit each search found, cell by cell.",
+        ),
+    );
+    page.section("text", "As text", pre(text));
+    page.render(&format!("oomsim merge · scenario {}", m.scenario))
+}
+
 /// The page of `oomsim vllm plan --plot`.
 pub fn plan(inp: &vllm::Inputs, points: &[KvPoint], text: &str) -> String {
     let fig = figures::safe_region(inp, points);

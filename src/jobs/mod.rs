@@ -3,8 +3,9 @@
 //! key varying slowest), each cell the scenario with its values set. The
 //! cells run as the indexes of one Indexed Job ([`render`]), each pod
 //! picking its cell by `JOB_COMPLETION_INDEX`; `oomsim merge` puts their
-//! reports back together.
+//! reports back together ([`merge`]).
 
+pub mod merge;
 pub mod render;
 
 use std::path::Path;

@@ -86,3 +86,77 @@ fn a_path_that_leads_nowhere_names_the_step() {
         "--matrix name.first: name is a single value, not a map or list"
     );
 }
+
+/// A pod's last line as `oomsim k8s cell` prints it, over a shipped run's report.
+fn line(index: usize, cells: usize, gpu_asked: bool, prefix: &str) -> String {
+    let report: Value = serde_json::from_str(include_str!(
+        "../../tests/fixtures/plots/model-load-small.report.json"
+    ))
+    .unwrap();
+    let line = serde_json::json!({
+        "oomsim_cell": {"scenario": "model-load-small", "index": index, "cells": cells,
+            "label": format!("gpu.memory={index}Gi"),
+            "values": [["gpu.memory", format!("{index}Gi")]],
+            "run_exit_code": 1, "gpu_asked": gpu_asked},
+        "report": report,
+        "searches": [],
+    });
+    format!("{prefix}{line}")
+}
+
+#[test]
+fn merge_reads_kubectl_logs_and_names_what_is_missing_or_doubtful() {
+    // `kubectl logs --prefix` of three pods of a four-cell Job, with their
+    // other output; cell 2's pod never printed its line.
+    let logs = [
+        "[pod/oomsim-x-0-abcde/oomsim] /reports/cell-0/report.json".to_string(),
+        line(0, 4, false, "[pod/oomsim-x-0-abcde/oomsim] "),
+        line(1, 4, true, "[pod/oomsim-x-1-fghij/oomsim] "),
+        line(3, 4, false, ""),
+    ]
+    .join("\n");
+    let lines = merge::lines_in(&logs, "logs.txt").unwrap();
+    assert_eq!(lines.len(), 3);
+    let m = merge::merge(&lines).unwrap();
+    assert_eq!((m.cells, m.rows.len()), (4, 4));
+    assert_eq!(
+        m.rows.iter().map(|r| r.index).collect::<Vec<_>>(),
+        [0, 1, 2, 3]
+    );
+    assert!(
+        m.rows[2].notes[0].starts_with("no report"),
+        "{:?}",
+        m.rows[2]
+    );
+    // The shipped report ran on the sim device: flagged where a GPU was asked.
+    assert_eq!(m.rows[1].device, "sim");
+    assert!(
+        m.rows[1]
+            .notes
+            .iter()
+            .any(|n| n.contains("sim device where a GPU was asked"))
+    );
+    assert!(!m.rows[0].notes.iter().any(|n| n.contains("sim device")));
+    // model-load-small's read-then-copy pod is OOMKilled, its mmap pod completes.
+    assert!(
+        m.rows[0]
+            .verdicts
+            .iter()
+            .any(|v| v.contains("OOMKilled (137)")),
+        "{:?}",
+        m.rows[0].verdicts
+    );
+    let text = merge::text(&m);
+    assert!(
+        text.starts_with("Scenario model-load-small: 4 cell(s), 3 with a report"),
+        "{text}"
+    );
+    // A line that does not read is an error naming the file, not a skip.
+    let bad = format!("{}x", &line(0, 1, false, "")[..40]);
+    assert!(
+        merge::lines_in(&bad, "bad.log")
+            .unwrap_err()
+            .to_string()
+            .starts_with("bad.log: ")
+    );
+}

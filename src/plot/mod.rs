@@ -9,6 +9,7 @@ mod distribution;
 mod draw;
 mod figure;
 mod gpu;
+mod matrix;
 mod render;
 mod runtime;
 mod safe_region;
@@ -26,6 +27,7 @@ use plotters::prelude::*;
 
 pub use compare::compare;
 pub use figure::Figure;
+pub use matrix::matrix;
 pub use safe_region::{KvPoint, kv_points, safe_region};
 pub use search::search;
 pub use timeline::timeline;
@@ -34,6 +36,7 @@ pub use timeline::timeline;
 pub mod figures {
     pub use super::compare::figure as compare;
     pub use super::distribution::figure as distribution;
+    pub use super::matrix::figure as matrix;
     pub use super::safe_region::figure as safe_region;
     pub use super::search::figure as search;
     pub use super::timeline::figure as timeline;
