@@ -294,6 +294,10 @@ pub struct K8sJobArgs {
     /// Where a dry run's reports go (default: reports/<scenario-name>-cells/).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// A dry run's machine, named in its cells (a CI runner: `h100`), so the
+    /// same matrix run on several machines merges as several tables.
+    #[arg(long)]
+    pub runner: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -307,6 +311,9 @@ pub struct K8sCellArgs {
     /// The cell (default: $JOB_COMPLETION_INDEX, set by the Job controller).
     #[arg(long)]
     pub index: Option<usize>,
+    /// The machine, named in the cell's line (see `k8s job --runner`).
+    #[arg(long)]
+    pub runner: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -151,7 +151,7 @@ fn dry_run(args: &K8sJobArgs, scenario: &str, table: &Table) -> Result<u8, Failu
             table.cells.len(),
             cell.label()
         );
-        let code = run_cell(&config, &out, cell.index)?;
+        let code = run_cell(&config, &out, cell.index, args.runner.as_deref())?;
         failed += usize::from(code != exit::OK);
         if let Some(code) = super::interrupted() {
             return Ok(code);
@@ -183,14 +183,14 @@ pub fn cell(args: &K8sCellArgs) -> Result<u8, Failure> {
             })?,
     };
     crate::cgroup::leave_namespace_root().map_err(crate::run::RunError::from)?;
-    run_cell(&args.config, &args.out, index)
+    run_cell(&args.config, &args.out, index, args.runner.as_deref())
 }
 
 /// One cell: its scenario run (and searched) by `oomsim run`, its reports
 /// under `out/cell-N/`, and one JSON line on stdout at the end that holds
 /// them without their samples (what `oomsim merge` reads from `kubectl
 /// logs`). 0 once a report exists, whatever its verdict.
-fn run_cell(config: &Path, out: &Path, index: usize) -> Result<u8, Failure> {
+fn run_cell(config: &Path, out: &Path, index: usize, runner: Option<&str>) -> Result<u8, Failure> {
     let scenario = jobs::read(&config.join(SCENARIO_KEY))?;
     let table: Table = serde_json::from_str(&jobs::read(&config.join(CELLS_KEY))?)
         .map_err(|e| Failure::input(format!("{}: {e}", config.join(CELLS_KEY).display())))?;
@@ -212,7 +212,7 @@ fn run_cell(config: &Path, out: &Path, index: usize) -> Result<u8, Failure> {
         strict: false,
         program: Default::default(),
     })?;
-    let line = cell_line(&table, &cell, &dir, code, gpu_asked)?;
+    let line = cell_line(&table, &cell, &dir, code, (gpu_asked, runner))?;
     // Beside the reports too, so a folder of cells merges without logs.
     let kept = dir.join(jobs::merge::CELL_FILE);
     crate::report::write_atomic(&kept, format!("{line}\n").as_bytes())
@@ -228,7 +228,7 @@ fn cell_line(
     cell: &Cell,
     dir: &Path,
     code: u8,
-    gpu_asked: bool,
+    (gpu_asked, runner): (bool, Option<&str>),
 ) -> Result<String, Failure> {
     let read = |path: &Path| -> Result<Value, Failure> {
         let text = crate::bounded::read_text(path, crate::bounded::REPORT_MAX)
@@ -252,6 +252,8 @@ fn cell_line(
     let line = serde_json::json!({
         "oomsim_cell": {
             "scenario": table.scenario_name,
+            "table": table.id(),
+            "runner": runner,
             "index": cell.index,
             "cells": table.cells.len(),
             "label": cell.label(),

@@ -21,6 +21,11 @@ pub const CELL_FILE: &str = "cell.json";
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CellId {
     pub scenario: String,
+    /// Which cell table (one `oomsim k8s job` rendering) it came from.
+    pub table: String,
+    /// The machine a dry run named (`--runner`), if any.
+    #[serde(default)]
+    pub runner: Option<String>,
     pub index: usize,
     pub cells: usize,
     pub label: String,
@@ -46,6 +51,7 @@ pub struct CellLine {
 /// One row of the merged table.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Row {
+    pub table: String,
     pub index: usize,
     pub label: String,
     /// `sim`, `cuda NVIDIA H100 80GB HBM3`, or `none`.
@@ -169,6 +175,10 @@ fn row(line: &CellLine) -> Row {
     }
     let name = |s: &CellSearch| s.strategy.clone().unwrap_or_else(|| s.search.pod.clone());
     Row {
+        table: match &id.runner {
+            Some(r) => format!("{r}:{}", id.table),
+            None => id.table.clone(),
+        },
         index: id.index,
         label: id.label.clone(),
         device: device(r),
@@ -197,7 +207,7 @@ fn row(line: &CellLine) -> Row {
     }
 }
 
-/// One row per cell of the table, in index order; a cell with no line
+/// One row per cell of each table, in index order; a cell with no line
 /// (its pod failed, or its logs were not given) says so.
 pub fn merge(lines: &[CellLine]) -> Result<Merged, JobError> {
     let Some(first) = lines.first() else {
@@ -207,39 +217,58 @@ pub fn merge(lines: &[CellLine]) -> Result<Merged, JobError> {
         });
     };
     let scenario = first.oomsim_cell.scenario.clone();
-    let cells = lines.iter().map(|l| l.oomsim_cell.cells).max().unwrap_or(0);
-    let mut by_index: BTreeMap<usize, Row> = BTreeMap::new();
+    // Per table, in the order tables first appear: its size and its rows.
+    let mut tables: Vec<(String, usize, BTreeMap<usize, Row>)> = Vec::new();
     for l in lines {
-        if l.oomsim_cell.scenario != scenario {
+        let id = &l.oomsim_cell;
+        if id.scenario != scenario {
             return Err(JobError::File {
-                path: l.oomsim_cell.label.clone(),
+                path: id.label.clone(),
                 message: format!(
                     "cell of scenario {:?} among cells of {scenario:?}",
-                    l.oomsim_cell.scenario
+                    id.scenario
                 ),
             });
         }
+        let r = row(l);
+        let at = match tables.iter().position(|t| t.0 == r.table) {
+            Some(i) => i,
+            None => {
+                tables.push((r.table.clone(), 0, BTreeMap::new()));
+                tables.len() - 1
+            }
+        };
+        let t = &mut tables[at];
+        t.1 = t.1.max(id.cells);
         // A retried cell prints again: the last line of an index wins.
-        by_index.insert(l.oomsim_cell.index, row(l));
+        t.2.insert(id.index, r);
     }
-    for index in 0..cells {
-        by_index.entry(index).or_insert_with(|| Row {
-            index,
-            label: "?".into(),
-            device: "-".into(),
-            verdicts: Vec::new(),
-            smallest_safe: Vec::new(),
-            formulas: Vec::new(),
-            ok: false,
-            notes: vec![
-                "no report: the pod failed before its last line, or its logs were not given".into(),
-            ],
-        });
+    let mut rows = Vec::new();
+    let mut cells = 0;
+    for (table, size, mut found) in tables {
+        for index in 0..size {
+            found.entry(index).or_insert_with(|| Row {
+                table: table.clone(),
+                index,
+                label: "?".into(),
+                device: "-".into(),
+                verdicts: Vec::new(),
+                smallest_safe: Vec::new(),
+                formulas: Vec::new(),
+                ok: false,
+                notes: vec![
+                    "no report: the pod failed before its last line, or its logs were not given"
+                        .into(),
+                ],
+            });
+        }
+        cells += size.max(found.len());
+        rows.extend(found.into_values());
     }
     Ok(Merged {
         scenario,
-        cells: cells.max(by_index.len()),
-        rows: by_index.into_values().collect(),
+        cells,
+        rows,
     })
 }
 
@@ -256,7 +285,19 @@ pub fn text(m: &Merged) -> String {
         "{:<5} {:<36} {:<8} {:<26} {:<30} NOTES\n",
         "CELL", "VALUES", "DEVICE", "VERDICT", "SMALLEST SAFE"
     );
+    let several = m.rows.iter().any(|r| r.table != m.rows[0].table);
+    // TABLE/INDEX when cells of several tables (runners) are merged.
+    let name = |r: &Row| {
+        if several {
+            // The runner's name, else the table's first hex digits.
+            let table = r.table.split(':').next().unwrap_or_default();
+            format!("{}/{}", &table[..table.len().min(12)], r.index)
+        } else {
+            r.index.to_string()
+        }
+    };
     for r in &m.rows {
+        let cell = name(r);
         let safe = r
             .smallest_safe
             .iter()
@@ -265,7 +306,7 @@ pub fn text(m: &Merged) -> String {
             .join(", ");
         out += &format!(
             "{:<5} {:<36} {:<8} {:<26} {:<30} {}\n",
-            r.index,
+            cell,
             r.label,
             r.device,
             r.verdicts.join(", "),
@@ -273,12 +314,12 @@ pub fn text(m: &Merged) -> String {
             r.notes.join("; ")
         );
     }
-    let mut fits: BTreeMap<(String, String), Vec<(usize, Fit)>> = BTreeMap::new();
+    let mut fits: BTreeMap<(String, String), Vec<(String, Fit)>> = BTreeMap::new();
     for r in &m.rows {
         for (search, formula, fit) in &r.formulas {
             fits.entry((search.clone(), formula.clone()))
                 .or_default()
-                .push((r.index, *fit));
+                .push((name(r), *fit));
         }
     }
     if !fits.is_empty() {

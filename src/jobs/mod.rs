@@ -205,6 +205,16 @@ pub struct Table {
 }
 
 impl Table {
+    /// A short name for this table (FNV-1a of its JSON), so cells of
+    /// several tables (one per runner, say) merge without mixing up.
+    pub fn id(&self) -> String {
+        let json = serde_json::to_string(self).unwrap_or_default();
+        let hash = json.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        format!("{:08x}", hash >> 32)
+    }
+
     pub fn cell(&self, index: usize) -> Result<&Cell, JobError> {
         self.cells.get(index).ok_or(JobError::NoCell {
             index,

@@ -94,7 +94,7 @@ fn line(index: usize, cells: usize, gpu_asked: bool, prefix: &str) -> String {
     ))
     .unwrap();
     let line = serde_json::json!({
-        "oomsim_cell": {"scenario": "model-load-small", "index": index, "cells": cells,
+        "oomsim_cell": {"scenario": "model-load-small", "table": "5eed", "index": index, "cells": cells,
             "label": format!("gpu.memory={index}Gi"),
             "values": [["gpu.memory", format!("{index}Gi")]],
             "run_exit_code": 1, "gpu_asked": gpu_asked},
