@@ -12,7 +12,9 @@ mod faults;
 mod gpu;
 mod harness;
 mod hostile;
+mod k8s;
 mod node;
+mod openapi;
 mod pages;
 mod pods;
 mod runtimes;
@@ -57,6 +59,8 @@ const PLAIN: &[(&str, fn())] = tests![
     hostile::yaml_bombs_are_refused_with_bounded_memory,
     hostile::devices_as_configs_are_refused_after_the_bound,
     hostile::a_closed_stdout_ends_quietly,
+    k8s::the_job_and_config_map_match_the_kubernetes_openapi_schema,
+    k8s::a_matrix_key_that_leads_nowhere_is_one_line,
 ];
 
 /// Tests that create real cgroups: root and a memory controller.
@@ -71,6 +75,7 @@ const CGROUPS: &[(&str, fn())] = tests![
     faults::a_kmsg_that_is_not_the_kernel_log_leaves_the_counter,
     faults::a_full_disk_keeps_the_previous_report,
     faults::a_child_that_ignores_sigterm_is_killed,
+    k8s::a_dry_run_runs_each_cell_as_its_pod_would_and_merges_them,
     soak::random_stops_leave_nothing_behind,
     diagnose::emitted_scenario_reproduces_the_evidence,
     harness::kill_dash_9_is_error_137_not_oom,
