@@ -79,12 +79,15 @@ pub fn job(args: &K8sJobArgs) -> Result<u8, Failure> {
     }
     // Every cell must load before anything is printed.
     let check = tempfile_dir("check")?;
-    let mut plans = Vec::with_capacity(cells.len());
-    for cell in &cells {
-        let dir = check.join(format!("cell-{}", cell.index));
-        plans.push(materialize(&scenario, cell, &dir)?.1);
-    }
+    let plans: Result<Vec<Plan>, Failure> = cells
+        .iter()
+        .map(|cell| {
+            let dir = check.join(format!("cell-{}", cell.index));
+            materialize(&scenario, cell, &dir).map(|(_, plan)| plan)
+        })
+        .collect();
     let _ = std::fs::remove_dir_all(&check);
+    let plans = plans?;
     let name = render::object_name(&plans[0].name);
     let table = Table {
         scenario_name: plans[0].name.clone(),

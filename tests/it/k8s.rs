@@ -104,12 +104,17 @@ pub fn a_matrix_key_that_leads_nowhere_is_one_line() {
         "oomsim: --matrix gpus.memory: the scenario has no \"gpus\"\n"
     );
     assert!(o.stdout.is_empty(), "nothing printed before the error");
-    // A value the scenario cannot take is refused for its cell, before any output.
-    let o = oomsim()
+    // A value the scenario cannot take is refused for its cell, before any
+    // output, and the cells written to check them are gone.
+    let child = oomsim()
         .args(["k8s", "job", &format!("{ROOT}/scenarios/vllm-14g.yaml")])
         .args(["--matrix", "gpu.memory=40Gi,lots"])
-        .output()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .unwrap();
+    let pid = child.id();
+    let o = child.wait_with_output().unwrap();
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
@@ -117,6 +122,8 @@ pub fn a_matrix_key_that_leads_nowhere_is_one_line() {
         "{err}"
     );
     assert!(o.stdout.is_empty());
+    let checked = std::env::temp_dir().join(format!("oomsim-k8s-check-{pid}"));
+    assert!(!checked.exists(), "{} left behind", checked.display());
 }
 
 /// Two real cells, one after another, through `oomsim k8s cell`; their
