@@ -18,8 +18,8 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::{
-    ConfigMap, ConfigMapVolumeSource, Container, EmptyDirVolumeSource, EnvVar, PodSpec,
-    PodTemplateSpec, ResourceRequirements, SecurityContext, Toleration, Volume, VolumeMount,
+    ConfigMap, ConfigMapVolumeSource, Container, EmptyDirVolumeSource, PodSpec, PodTemplateSpec,
+    ResourceRequirements, SecurityContext, Toleration, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -126,11 +126,6 @@ pub fn job(name: &str, cells: usize, o: &JobOptions) -> Job {
             .map(String::from)
             .to_vec(),
         ),
-        env: Some(vec![EnvVar {
-            name: "RUST_BACKTRACE".into(),
-            value: Some("0".into()),
-            ..EnvVar::default()
-        }]),
         resources: Some(ResourceRequirements {
             // Requests equal limits: Guaranteed, the last the node evicts.
             requests: Some(BTreeMap::from([("memory".to_string(), memory)])),
