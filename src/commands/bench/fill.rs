@@ -8,8 +8,9 @@
 //! memory the guest kept, and how much the host took changes from one
 //! moment to the next. So: warm-up rounds first (not counted), then rounds
 //! that run every contender once in a rotating order, ratios taken within a
-//! round, and a round whose C loop ran under half its best rate is left out
-//! with a line saying so: the host was handing memory back then.
+//! round, and a round in which either side of a ratio ran under half its
+//! best rate is left out of that ratio with a line saying so: the host was
+//! handing memory back then.
 
 use std::path::Path;
 use std::time::Duration;
@@ -65,7 +66,7 @@ pub fn fill_rate(samples: &[Sample], size: u64) -> Option<f64> {
     (t90 > t10).then(|| 0.8 * size as f64 / (t90 - t10) / 1e9)
 }
 
-/// The rounds whose reference ran under [`BALLOON_SHARE`] of its best.
+/// The rounds in which a contender ran under [`BALLOON_SHARE`] of its best.
 fn balloon_rounds(reference: &[f64]) -> Vec<usize> {
     let best = reference.iter().copied().fold(0.0, f64::max);
     reference
@@ -180,37 +181,41 @@ pub fn fill(
         rounds: repeat,
         ..FillStats::default()
     };
-    // The reference for the balloon check: the plain loop, else the leak.
-    let reference = index("loop-4k").or(index("leak-4k")).map(|i| &rates[i]);
-    let dropped = reference.map(|r| balloon_rounds(r)).unwrap_or_default();
-    if let Some(r) = reference {
-        let best = r.iter().copied().fold(0.0, f64::max);
+    // A ratio is taken only from rounds where neither side ran under half
+    // its best: the balloon slows whoever touches memory the host took.
+    let mut ratio = |a: &str, b: &str| {
+        let (ra, rb) = (&rates[index(a)?], &rates[index(b)?]);
+        let mut dropped = balloon_rounds(ra);
+        dropped.extend(balloon_rounds(rb));
+        dropped.sort_unstable();
+        dropped.dedup();
         for &k in &dropped {
             stats.unusable.push(format!(
-                "round {}: the reference filled at {:.2} GB/s, under half its best {best:.2}: the host was handing memory back (balloon); round not used",
+                "{a}/{b} round {}: {a} {:.2} GB/s, {b} {:.2} GB/s, one under half its best: the host was handing memory back (balloon); round not used",
                 k + 1,
-                r[k]
+                ra[k],
+                rb[k]
             ));
         }
-    }
-    let kept = |v: &Vec<f64>| -> Vec<f64> {
-        v.iter()
+        let pairs: Vec<f64> = ra
+            .iter()
+            .zip(rb)
             .enumerate()
             .filter(|(k, _)| !dropped.contains(k))
-            .map(|(_, x)| *x)
-            .collect()
+            .map(|(_, (x, y))| x / y)
+            .collect();
+        spread(&pairs)
     };
-    let ratio = |a: &str, b: &str| {
-        let (a, b) = (kept(&rates[index(a)?]), kept(&rates[index(b)?]));
-        spread(&a.iter().zip(&b).map(|(x, y)| x / y).collect::<Vec<_>>())
-    };
-    stats.leak_over_loop_4k = ratio("leak-4k", "loop-4k");
-    stats.leak_over_loop_huge = ratio("leak-huge", "loop-huge");
-    stats.leak_over_stress_ng = ratio("leak-4k", "stress-ng-4k");
+    let over_4k = ratio("leak-4k", "loop-4k");
+    let over_huge = ratio("leak-huge", "loop-huge");
+    let over_stress = ratio("leak-4k", "stress-ng-4k");
+    stats.leak_over_loop_4k = over_4k;
+    stats.leak_over_loop_huge = over_huge;
+    stats.leak_over_stress_ng = over_stress;
     stats.gb_per_s = contenders
         .iter()
         .zip(&rates)
-        .map(|(c, r)| (c.0.to_string(), spread(&kept(r))))
+        .map(|(c, r)| (c.0.to_string(), spread(r)))
         .collect();
     Ok(stats)
 }
