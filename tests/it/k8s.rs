@@ -197,3 +197,48 @@ fn assert_cleaned_dir(out: &Path) {
         crate::assert_cleaned(&report);
     }
 }
+
+/// A cell the host cannot run fails alone: the others run and merge, and
+/// the merged table names the missing one.
+pub fn a_cell_the_host_cannot_run_fails_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("s.yaml");
+    std::fs::write(
+        &scenario,
+        "name: too-big\npods:\n  - name: app\n    resources: {limits: {memory: 64Mi}}\n    workload: {kind: steady, size: 8Mi, duration: 100ms}\n",
+    )
+    .unwrap();
+    let out = dir.path().join("cells");
+    let o = oomsim()
+        .args(["k8s", "job"])
+        .arg(&scenario)
+        .args([
+            "--matrix",
+            "pods.app.resources.limits.memory=64Mi,1Pi",
+            "--dry-run",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let printed = text(&o);
+    assert_eq!(o.status.code(), Some(4), "{printed}");
+    assert!(
+        printed.contains("oomsim: cell 1 (pods.app.resources.limits.memory=1Pi): "),
+        "{printed}"
+    );
+    let merged: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("merged/merge.json")).unwrap())
+            .unwrap();
+    let rows = merged["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{merged}");
+    assert_eq!(rows[0]["ok"], true, "{}", rows[0]);
+    assert!(
+        rows[1]["notes"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("no report"),
+        "{}",
+        rows[1]
+    );
+}

@@ -76,6 +76,7 @@ const CGROUPS: &[(&str, fn())] = tests![
     faults::a_full_disk_keeps_the_previous_report,
     faults::a_child_that_ignores_sigterm_is_killed,
     k8s::a_dry_run_runs_each_cell_as_its_pod_would_and_merges_them,
+    k8s::a_cell_the_host_cannot_run_fails_alone,
     soak::random_stops_leave_nothing_behind,
     diagnose::emitted_scenario_reproduces_the_evidence,
     harness::kill_dash_9_is_error_137_not_oom,
