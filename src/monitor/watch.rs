@@ -32,6 +32,37 @@ pub struct WatchedPod {
     pub stop: Arc<PodStop>,
 }
 
+/// Where the kernel's `task_memcg=` puts a kill against a unit's cgroup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Placed {
+    At,
+    /// In a cgroup below it (an engine's `libpod-*`).
+    Below,
+    Elsewhere,
+}
+
+/// The kernel names a cgroup by its path from the hierarchy's root; oomsim
+/// knows its own from where /sys/fs/cgroup is mounted, which inside a pod
+/// (a cgroup namespace) is the pod's cgroup. So the kernel's path may carry
+/// a prefix (`/kubepods/…/pod…/ctr`) before oomsim's (`/oomsim/…`): match
+/// it as a whole trailing run of path components.
+fn placed(memcg: &str, unit: &str) -> Placed {
+    let at = memcg.len().checked_sub(unit.len());
+    // A unit's name starts at a `/`, so any match of it starts a component.
+    let whole = |i: usize| unit.starts_with('/') || i == 0 || memcg.as_bytes()[i - 1] == b'/';
+    if memcg.ends_with(unit) && at.is_some_and(whole) {
+        return Placed::At;
+    }
+    let below = memcg
+        .match_indices(unit)
+        .any(|(i, _)| whole(i) && memcg[i + unit.len()..].starts_with('/'));
+    if below {
+        Placed::Below
+    } else {
+        Placed::Elsewhere
+    }
+}
+
 /// What the watcher reads of one pod on every wake.
 struct Counted {
     counter: OpenFile,
@@ -197,14 +228,14 @@ fn watch(pods: Vec<WatchedPod>, mut kmsg: Option<KmsgReader>, stop: StopSignal) 
                 Ok(kills) => {
                     for kill in kills {
                         let nested = |p: &Counted| {
-                            kill.task_memcg.as_deref().is_some_and(|m| {
-                                m.strip_prefix(p.kernel_name.as_str())
-                                    .is_some_and(|rest| rest.starts_with('/'))
-                            })
+                            kill.task_memcg
+                                .as_deref()
+                                .map(|m| placed(m, &p.kernel_name))
+                                == Some(Placed::Below)
                         };
                         if let Some(i) =
                             pods.iter().position(|p| match kill.task_memcg.as_deref() {
-                                Some(memcg) => memcg == p.kernel_name,
+                                Some(memcg) => placed(memcg, &p.kernel_name) == Placed::At,
                                 None => p.clock.pid() == Some(kill.pid),
                             })
                         {
@@ -234,5 +265,39 @@ fn watch(pods: Vec<WatchedPod>, mut kmsg: Option<KmsgReader>, stop: StopSignal) 
             seen.cpu_s = thread_cpu_s();
             return seen;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kills_are_placed_by_whole_path_components() {
+        let unit = "/oomsim/12-ab/app/app";
+        assert_eq!(placed("/oomsim/12-ab/app/app", unit), Placed::At);
+        // Inside a pod: the kernel's path starts above oomsim's root.
+        assert_eq!(
+            placed(
+                "/kubepods.slice/kubepods-pod1.slice/cri-containerd-9.scope/oomsim/12-ab/app/app",
+                unit
+            ),
+            Placed::At
+        );
+        assert_eq!(
+            placed("/oomsim/12-ab/app/app/libpod-3f", unit),
+            Placed::Below
+        );
+        assert_eq!(
+            placed("/kubepods/x/oomsim/12-ab/app/app/libpod-3f", unit),
+            Placed::Below
+        );
+        // Not a whole component: another pod whose name ends the same.
+        assert_eq!(
+            placed("/oomsim/12-ab/app/myapp", "/oomsim/12-ab/app/app"),
+            Placed::Elsewhere
+        );
+        assert_eq!(placed("/x/oomsim/12-ab/app/app2", unit), Placed::Elsewhere);
+        assert_eq!(placed("/", unit), Placed::Elsewhere);
     }
 }
