@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::axes::{Axis, Scale, Unit, bytes_label};
+use super::axes::bytes_label;
 use super::figure::{Anchor, BLACK, BLUE, Dash, Figure, GREY, KILL, Mark, Panel, Swatch};
 use super::{PlotError, both};
 use crate::report::compare::Row;
@@ -21,18 +21,7 @@ pub fn figure(rows: &[Row]) -> Figure {
         .flatten()
         .max()
         .unwrap_or(1) as f64;
-    let n = rows.len().max(1) as f64;
-    // At least three slots wide, so one pair of bars is not a wall.
-    let extra = ((3.0 - n) / 2.0).max(0.0);
-    let x = Axis {
-        lo: -0.5 - extra,
-        hi: n - 0.5 + extra,
-        log: false,
-        unit: Unit::Count,
-    };
-    let y = Axis::linear(0.0, hi * 1.15, Unit::Bytes(Scale::for_max(hi)));
-    let mut p = Panel::new(x, y, "smallest safe limit, or peak");
-    p.categories = true;
+    let mut p = Panel::categories(rows.len(), hi, "smallest safe limit, or peak");
     let failed = rows.iter().filter(|r| r.regression).count();
     let mut fig = Figure {
         title: match failed {

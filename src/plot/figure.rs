@@ -145,6 +145,25 @@ pub struct Panel {
 }
 
 impl Panel {
+    /// `n` categories side by side (slot i centred on x = i, at least three
+    /// slots wide so one is not a wall) over a bytes axis from 0 to just
+    /// above `hi`.
+    pub fn categories(n: usize, hi: f64, y_title: impl Into<String>) -> Panel {
+        use super::axes::{Scale, Unit};
+        let n = n.max(1) as f64;
+        let extra = ((3.0 - n) / 2.0).max(0.0);
+        let x = Axis {
+            lo: -0.5 - extra,
+            hi: n - 0.5 + extra,
+            log: false,
+            unit: Unit::Count,
+        };
+        let y = Axis::linear(0.0, hi * 1.15, Unit::Bytes(Scale::for_max(hi)));
+        let mut p = Panel::new(x, y, y_title);
+        p.categories = true;
+        p
+    }
+
     pub fn new(x: Axis, y: Axis, y_title: impl Into<String>) -> Panel {
         Panel {
             x,

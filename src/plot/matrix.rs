@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::axes::{Axis, Scale, Unit, bytes_label};
+use super::axes::bytes_label;
 use super::figure::{Anchor, BLACK, Figure, KILL, Mark, Panel, SERIES, Swatch};
 use super::{PlotError, both};
 use crate::jobs::merge::Merged;
@@ -30,17 +30,7 @@ pub fn figure(m: &Merged) -> Figure {
         .flat_map(|r| r.smallest_safe.iter().filter_map(|(_, b)| *b))
         .max()
         .unwrap_or(1) as f64;
-    let n = m.rows.len().max(1) as f64;
-    let extra = ((3.0 - n) / 2.0).max(0.0);
-    let x = Axis {
-        lo: -0.5 - extra,
-        hi: n - 0.5 + extra,
-        log: false,
-        unit: Unit::Count,
-    };
-    let y = Axis::linear(0.0, hi * 1.15, Unit::Bytes(Scale::for_max(hi)));
-    let mut p = Panel::new(x, y, "smallest safe limit");
-    p.categories = true;
+    let mut p = Panel::categories(m.rows.len(), hi, "smallest safe limit");
     let failed = m.rows.iter().filter(|r| !r.ok).count();
     let mut fig = Figure {
         title: match failed {

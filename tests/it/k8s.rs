@@ -2,7 +2,7 @@
 //! OpenAPI documents offline; and a dry run whose cells run for real
 //! through the pods' entry point and merge.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
@@ -126,38 +126,40 @@ pub fn a_matrix_key_that_leads_nowhere_is_one_line() {
     assert!(!checked.exists(), "{} left behind", checked.display());
 }
 
+/// `oomsim k8s job` of `yaml` (written into `dir`) with one matrix key, as a
+/// dry run into `dir/cells`; its output, the cells' folder and the merge.
+fn dry_run(dir: &Path, yaml: &str, matrix: &str) -> (std::process::Output, PathBuf, Value) {
+    let scenario = dir.join("s.yaml");
+    std::fs::write(&scenario, yaml).unwrap();
+    let out = dir.join("cells");
+    let o = oomsim()
+        .args(["k8s", "job"])
+        .arg(&scenario)
+        .args(["--matrix", matrix, "--dry-run", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let merged = std::fs::read_to_string(out.join("merged/merge.json"))
+        .map(|t| serde_json::from_str(&t).unwrap())
+        .unwrap_or(Value::Null);
+    (o, out, merged)
+}
+
 /// Two real cells, one after another, through `oomsim k8s cell`; their
 /// lines merge into the table the dry run printed.
 pub fn a_dry_run_runs_each_cell_as_its_pod_would_and_merges_them() {
     let dir = tempfile::tempdir().unwrap();
-    let scenario = dir.path().join("s.yaml");
-    std::fs::write(
-        &scenario,
+    let (o, out, merged) = dry_run(
+        dir.path(),
         "name: two-cells\npods:\n  - name: app\n    resources: {limits: {memory: 96Mi}}\n    workload: {kind: steady, size: 24Mi, duration: 200ms}\nsearch:\n  pod: app\n  range: 16Mi..96Mi\n  repeat: 1\n",
-    )
-    .unwrap();
-    let out = dir.path().join("cells");
-    let o = oomsim()
-        .args(["k8s", "job"])
-        .arg(&scenario)
-        .args([
-            "--matrix",
-            "pods.app.workload.size=24Mi,48Mi",
-            "--dry-run",
-            "--out",
-        ])
-        .arg(&out)
-        .output()
-        .unwrap();
+        "pods.app.workload.size=24Mi,48Mi",
+    );
     let printed = text(&o);
     assert_eq!(o.status.code(), Some(0), "{printed}");
     assert!(
         printed.contains("Scenario two-cells: 2 cell(s), 2 with a report"),
         "{printed}"
     );
-    let merged: Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("merged/merge.json")).unwrap())
-            .unwrap();
     let rows = merged["rows"].as_array().unwrap();
     for (row, size_mi) in rows.iter().zip([24u64, 48]) {
         let safe = row["smallest_safe"][0][1].as_u64().unwrap();
@@ -202,34 +204,17 @@ fn assert_cleaned_dir(out: &Path) {
 /// the merged table names the missing one.
 pub fn a_cell_the_host_cannot_run_fails_alone() {
     let dir = tempfile::tempdir().unwrap();
-    let scenario = dir.path().join("s.yaml");
-    std::fs::write(
-        &scenario,
+    let (o, _, merged) = dry_run(
+        dir.path(),
         "name: too-big\npods:\n  - name: app\n    resources: {limits: {memory: 64Mi}}\n    workload: {kind: steady, size: 8Mi, duration: 100ms}\n",
-    )
-    .unwrap();
-    let out = dir.path().join("cells");
-    let o = oomsim()
-        .args(["k8s", "job"])
-        .arg(&scenario)
-        .args([
-            "--matrix",
-            "pods.app.resources.limits.memory=64Mi,1Pi",
-            "--dry-run",
-            "--out",
-        ])
-        .arg(&out)
-        .output()
-        .unwrap();
+        "pods.app.resources.limits.memory=64Mi,1Pi",
+    );
     let printed = text(&o);
     assert_eq!(o.status.code(), Some(4), "{printed}");
     assert!(
         printed.contains("oomsim: cell 1 (pods.app.resources.limits.memory=1Pi): "),
         "{printed}"
     );
-    let merged: Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("merged/merge.json")).unwrap())
-            .unwrap();
     let rows = merged["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 2, "{merged}");
     assert_eq!(rows[0]["ok"], true, "{}", rows[0]);
