@@ -151,6 +151,9 @@ fn merge_reads_kubectl_logs_and_names_what_is_missing_or_doubtful() {
         text.starts_with("Scenario model-load-small: 4 cell(s), 3 with a report"),
         "{text}"
     );
+    // A report that is not a cell's is no cell (merge then says what it is).
+    let plain = include_str!("../../tests/fixtures/plots/leak-ramp.report.json");
+    assert!(merge::lines_in(plain, "report.json").unwrap().is_empty());
     // A line that does not read is an error naming the file, not a skip.
     let bad = format!("{}x", &line(0, 1, false, "")[..40]);
     assert!(
