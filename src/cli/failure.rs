@@ -78,6 +78,17 @@ impl From<RunError> for Failure {
     }
 }
 
+/// A matrix that cannot be is bad input; a pod's mounted files that cannot
+/// be read are the pod's failure.
+impl From<crate::jobs::JobError> for Failure {
+    fn from(e: crate::jobs::JobError) -> Self {
+        match e {
+            crate::jobs::JobError::File { .. } => Failure::internal(e.to_string()),
+            _ => Failure::input(e.to_string()),
+        }
+    }
+}
+
 impl From<SearchError> for Failure {
     fn from(e: SearchError) -> Self {
         match e {

@@ -8,17 +8,8 @@ use serde_json::Value;
 use crate::cli::args::{K8sCellArgs, K8sJobArgs, RunArgs};
 use crate::cli::{Failure, exit};
 use crate::jobs::render::{self, CELLS_KEY, JobOptions, SCENARIO_KEY};
-use crate::jobs::{self, Cell, JobError, Table};
+use crate::jobs::{self, Cell, Table};
 use crate::plan::Plan;
-
-impl From<JobError> for Failure {
-    fn from(e: JobError) -> Self {
-        match e {
-            JobError::File { .. } => Failure::internal(e.to_string()),
-            _ => Failure::input(e.to_string()),
-        }
-    }
-}
 
 /// The bytes one cell's experiments can take at most: its pods' limits
 /// together (a node's capacity for a node scenario), or its search's top.
