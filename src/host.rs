@@ -154,7 +154,9 @@ fn own_limit(
     })?;
     let number = |file: &str| read(&format!("{dir}/{file}"))?.trim().parse::<u64>().ok();
     let limit = number(limit_file).filter(|l| *l < host_total)?;
-    Some((limit, number(usage_file).unwrap_or(0)))
+    // Both files of one cgroup, or neither: a usage that cannot be read
+    // is not taken as nothing used.
+    Some((limit, number(usage_file)?))
 }
 
 pub fn kernel_release() -> String {
